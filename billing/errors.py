@@ -1,0 +1,63 @@
+"""The domain errors that services raise; the API maps each to an HTTP answer by its `code`."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """Base of every domain error. `code` is machine-readable; the message is for people."""
+
+    code = "billing_error"
+    http_status = 400
+
+    def __init__(self, detail: str, **extra) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(BillingError):
+    code = "invalid"
+    http_status = 400
+
+
+class NotFound(BillingError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(BillingError):
+    code = "conflict"
+    http_status = 409
+
+
+class QuotaExceeded(BillingError):
+    code = "quota_exceeded"
+    http_status = 402
+
+
+class ProjectLimitReached(BillingError):
+    code = "project_limit"
+    http_status = 403
+
+
+class ConcurrencyLimitReached(BillingError):
+    code = "concurrency_limit"
+    http_status = 429
+
+    def __init__(self, detail: str, *, retry_after: int, **extra) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
+class RateLimited(BillingError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, detail: str, *, retry_after: int, **extra) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
+class StripeUnavailable(BillingError):
+    code = "stripe_unavailable"
+    http_status = 503

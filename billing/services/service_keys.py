@@ -1,0 +1,52 @@
+"""Service keys for machine callers (the proxy, the dashboard). Only digests are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+
+from billing.errors import InvalidInput
+from billing.models import ServiceKey
+
+KEY_PREFIX = "aig_"
+
+
+def service_key_digest(raw_key: str) -> str:
+    # Keys are 256-bit random tokens, so a plain SHA-256 digest cannot be brute-forced and
+    # keeps each request's lookup to one indexed query (a password hash would cost ~100 ms).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def service_key_create(*, name: str) -> tuple[ServiceKey, str]:
+    """Create a key; the raw key is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A service key needs a name, e.g. 'proxy-production'.", field="name")
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ServiceKey.objects.create(
+        name=name, prefix=raw_key[:12], key_hash=service_key_digest(raw_key)
+    )
+    return key, raw_key
+
+
+def service_key_revoke(*, key: ServiceKey) -> None:
+    ServiceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def service_key_authenticate(raw_key: str) -> ServiceKey | None:
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    key = (
+        ServiceKey.objects.filter(key_hash=service_key_digest(raw_key), revoked_at__isnull=True)
+        .only("id", "name", "prefix", "last_used_at")
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    # Record use at most once a minute: one extra write per minute, not per request.
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        ServiceKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key

@@ -1,0 +1,1 @@
+"""Stripe webhook receivers (see the Stripe issue); nothing is registered yet."""

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.health import healthz
+
+admin.site.site_header = "AI-Gate billing"
+admin.site.site_title = "AI-Gate billing"
+admin.site.index_title = "Plans, customers and the move to session pricing"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("", include("usage.urls")),
+]
+
+handler404 = "usage.api.errors.json_not_found"
+handler500 = "usage.api.errors.json_server_error"

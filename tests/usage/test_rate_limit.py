@@ -1,0 +1,75 @@
+import pytest
+import time_machine
+
+from billing.models import Plan
+
+URL = "/billing/usage"
+
+
+@pytest.fixture
+def tiny_free_plan(db):
+    Plan.objects.filter(code="free").update(requests_per_minute=3)
+
+
+@pytest.mark.django_db
+def test_over_plan_requests_per_minute_is_429_with_retry_after(api, tiny_free_plan):
+    with time_machine.travel("2026-11-26T10:00:15Z", tick=False):
+        for _ in range(3):
+            assert api.get(URL, {"user_id": "alice"}).status_code == 200
+        response = api.get(URL, {"user_id": "alice"})
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert response["Retry-After"] == "45"
+    # Another customer has its own budget; the next minute starts afresh.
+    with time_machine.travel("2026-11-26T10:00:20Z", tick=False):
+        assert api.get(URL, {"user_id": "bob"}).status_code == 200
+    with time_machine.travel("2026-11-26T10:01:00Z", tick=False):
+        assert api.get(URL, {"user_id": "alice"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_session_starts_count_too(api, tiny_free_plan):
+    Plan.objects.filter(code="free").update(max_concurrent_sessions=10)
+    with time_machine.travel("2026-11-26T10:00:00Z", tick=False):
+        codes = [
+            api.post(
+                "/api/v1/sessions", {"session_id": f"s{n}", "user_id": "alice"}, format="json"
+            ).status_code
+            for n in range(4)
+        ]
+    assert codes == [201, 201, 201, 429]
+
+
+@pytest.mark.django_db
+def test_rate_limits_can_be_turned_off(api, tiny_free_plan, settings):
+    settings.RATE_LIMITS_ENABLED = False
+    for _ in range(6):
+        assert api.get(URL, {"user_id": "alice"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_counts_are_shared_through_redis(api, tiny_free_plan, settings):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/14",
+            "KEY_PREFIX": "ratelimit-test",
+        }
+    }
+    caches["default"].clear()
+    with time_machine.travel("2026-11-26T10:00:00Z", tick=False):
+        statuses = [api.get(URL, {"user_id": "alice"}).status_code for _ in range(4)]
+        # A second "worker" sees the same counter.
+        import redis as redis_lib
+
+        keys = redis_lib.Redis(host="127.0.0.1", port=6379, db=14).keys("ratelimit-test*")
+    assert statuses == [200, 200, 200, 429]
+    assert len(keys) == 1
+    caches["default"].clear()

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.models import Plan
+from usage.models import Session, SessionStatus
+from usage.selectors import UsageSummary
+
+
+class SessionStartInput(serializers.Serializer):
+    session_id = serializers.CharField(max_length=255)
+    user_id = serializers.CharField(max_length=255)
+    project_id = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]+$",
+        max_length=128,
+        required=False,
+        default="default",
+        error_messages={"invalid": "Use letters, digits and _ . : - only."},
+    )
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+
+class SessionEndInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[SessionStatus.SUCCEEDED, SessionStatus.FAILED])
+    minutes = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, max_value=100000
+    )
+
+
+class SessionOutput(serializers.ModelSerializer):
+    sessionId = serializers.CharField(source="session_id")
+    userId = serializers.CharField(source="customer.external_id")
+    projectId = serializers.CharField(source="project.project_id")
+    startedAt = serializers.DateTimeField(source="started_at")
+    endedAt = serializers.DateTimeField(source="ended_at")
+    minutes = serializers.DecimalField(
+        max_digits=10, decimal_places=2, coerce_to_string=False, allow_null=True
+    )
+    period = serializers.DateField(format="%Y-%m")
+
+    class Meta:
+        model = Session
+        fields = [
+            "sessionId",
+            "userId",
+            "projectId",
+            "status",
+            "startedAt",
+            "endedAt",
+            "minutes",
+            "period",
+        ]
+
+
+class UsageOutput(serializers.Serializer):
+    """The seed's keys exactly, then extras for the dashboard."""
+
+    plan = serializers.CharField()
+    sessionsIncluded = serializers.IntegerField(allow_null=True)
+    sessionsUsed = serializers.IntegerField()
+    sessionsRemaining = serializers.IntegerField(allow_null=True)
+    estimatedMinutes = serializers.IntegerField()
+    minutesUsed = serializers.FloatField()
+    percentUsed = serializers.IntegerField()
+    # Extras
+    userId = serializers.CharField(allow_null=True)
+    planName = serializers.CharField()
+    billingUnit = serializers.CharField()
+    minutesIncluded = serializers.IntegerField(allow_null=True)
+    minutesRemaining = serializers.FloatField(allow_null=True)
+    successfulSessions = serializers.IntegerField()
+    failedSessions = serializers.IntegerField()
+    status = serializers.CharField()
+    period = serializers.DictField()
+    grandfatheredUntil = serializers.DateTimeField(allow_null=True)
+    nextPlan = serializers.CharField(allow_null=True)
+
+    @staticmethod
+    def from_summary(summary: UsageSummary, *, external_id: str) -> dict:
+        plan, customer = summary.plan, summary.customer
+        minutes_plan = plan.bills_minutes
+        return {
+            "plan": plan.code,
+            "sessionsIncluded": plan.included_sessions,
+            "sessionsUsed": summary.sessions_used,
+            "sessionsRemaining": summary.sessions_remaining,
+            "estimatedMinutes": plan.included_minutes,
+            "minutesUsed": _number(summary.total_minutes),
+            "percentUsed": summary.percent_used,
+            "userId": external_id,
+            "planName": plan.name,
+            "billingUnit": plan.billing_unit,
+            "minutesIncluded": plan.included_minutes if minutes_plan else None,
+            "minutesRemaining": _number(summary.minutes_remaining) if minutes_plan else None,
+            "successfulSessions": summary.successful_sessions,
+            "failedSessions": summary.failed_sessions,
+            "status": customer.status if customer else "active",
+            "period": {
+                "month": summary.period.label,
+                "start": summary.period.start.isoformat(),
+                "end": summary.period.end.isoformat(),
+            },
+            "grandfatheredUntil": customer.grandfathered_until if customer else None,
+            "nextPlan": customer.grandfather_plan.code
+            if customer and customer.grandfather_plan
+            else None,
+        }
+
+
+def _number(value):
+    """Minutes as a JSON number: whole numbers stay integers."""
+    if value is None:
+        return None
+    return int(value) if value == int(value) else float(value)
+
+
+class PlanOutput(serializers.ModelSerializer):
+    migratesTo = serializers.SlugRelatedField(
+        source="migrates_to", slug_field="code", read_only=True
+    )
+    billingUnit = serializers.CharField(source="billing_unit")
+    sessionsIncluded = serializers.IntegerField(source="included_sessions")
+    estimatedMinutes = serializers.IntegerField(source="included_minutes")
+    priceCents = serializers.IntegerField(source="price_cents")
+    requestsPerMinute = serializers.IntegerField(source="requests_per_minute")
+    concurrentSessions = serializers.IntegerField(source="max_concurrent_sessions")
+    projects = serializers.IntegerField(source="max_projects")
+    isPublic = serializers.BooleanField(source="is_public")
+    isLegacy = serializers.BooleanField(source="is_legacy")
+
+    class Meta:
+        model = Plan
+        fields = [
+            "code",
+            "name",
+            "billingUnit",
+            "sessionsIncluded",
+            "estimatedMinutes",
+            "priceCents",
+            "currency",
+            "requestsPerMinute",
+            "concurrentSessions",
+            "projects",
+            "badge",
+            "support",
+            "sla",
+            "isPublic",
+            "isLegacy",
+            "migratesTo",
+        ]

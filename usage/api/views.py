@@ -1,0 +1,114 @@
+"""The usage API. Views validate input, call a service or selector, and shape the answer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.models import Plan
+from billing.services.customers import customer_get_or_create
+from usage.api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
+from usage.api.serializers import (
+    PlanOutput,
+    SessionEndInput,
+    SessionOutput,
+    SessionStartInput,
+    UsageOutput,
+)
+from usage.ratelimit import rate_limit_check
+from usage.selectors import usage_summary
+from usage.services import session_end, session_start
+
+ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
+
+
+class UsageView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="This month's usage of a customer",
+        parameters=[
+            OpenApiParameter(
+                "user_id",
+                str,
+                description="Required with a service key; a signed-in customer may omit it.",
+            )
+        ],
+        responses={200: UsageOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
+    )
+    def get(self, request):
+        external_id = request.query_params.get("user_id", "").strip()
+        if is_service(request):
+            if not external_id:
+                raise ValidationError({"user_id": ["This query parameter is required."]})
+        else:
+            own = signed_in_customer(request)
+            if external_id and external_id != own.external_id:
+                raise PermissionDenied("A customer may read only its own usage.")
+            external_id = own.external_id
+        summary = usage_summary(external_id=external_id)
+        rate_limit_check(subject=external_id, limit=summary.plan.requests_per_minute)
+        return Response(UsageOutput.from_summary(summary, external_id=external_id))
+
+
+class SessionStartView(APIView):
+    permission_classes = [IsService]
+
+    @extend_schema(
+        summary="Report a session start (idempotent on session_id)",
+        request=SessionStartInput,
+        responses={
+            201: SessionOutput,
+            200: OpenApiResponse(SessionOutput, description="Already recorded; nothing counted"),
+            400: ERROR,
+            401: ERROR,
+            402: ERROR,
+            403: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
+    )
+    def post(self, request):
+        data = SessionStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        customer, _ = customer_get_or_create(external_id=fields["user_id"], email=fields["email"])
+        rate_limit_check(subject=customer.external_id, limit=customer.plan.requests_per_minute)
+        result = session_start(
+            session_id=fields["session_id"], customer=customer, project_id=fields["project_id"]
+        )
+        result.session.customer = customer
+        return Response(
+            SessionOutput(result.session).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class SessionEndView(APIView):
+    permission_classes = [IsService]
+
+    @extend_schema(
+        summary="Report a session end (a repeat changes nothing)",
+        request=SessionEndInput,
+        responses={200: SessionOutput, 400: ERROR, 401: ERROR, 404: ERROR},
+    )
+    def post(self, request, session_id: str):
+        # Ends are never rate-limited: refusing one would keep a concurrency slot held.
+        data = SessionEndInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = session_end(session_id=session_id, **data.validated_data)
+        return Response(SessionOutput(result.session).data)
+
+
+class PlanListView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="The plan catalogue with every figure", responses=PlanOutput(many=True))
+    def get(self, request):
+        plans = Plan.objects.select_related("migrates_to").order_by("is_legacy", "sort_order")
+        return Response(PlanOutput(plans, many=True).data)

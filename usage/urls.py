@@ -1,0 +1,12 @@
+from django.urls import path
+
+from usage.api import views
+
+urlpatterns = [
+    path("billing/usage", views.UsageView.as_view(), name="billing-usage"),
+    path("api/v1/sessions", views.SessionStartView.as_view(), name="session-start"),
+    path(
+        "api/v1/sessions/<str:session_id>/end", views.SessionEndView.as_view(), name="session-end"
+    ),
+    path("api/v1/plans", views.PlanListView.as_view(), name="plan-list"),
+]
