@@ -173,6 +173,7 @@ class BatchKind(models.TextChoices):
     EXTEND = "extend", "Extend grandfathering"
     END_GRANDFATHERING = "end_grandfathering", "End grandfathering now"
     EXEMPT = "exempt", "Exempt from migration"
+    REMOVE_EXEMPTION = "remove_exemption", "Remove migration exemption"
     AUTO_MIGRATE = "auto_migrate", "Automatic move at grandfathering end"
 
 

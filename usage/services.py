@@ -27,6 +27,7 @@ from billing.errors import (
 )
 from billing.models import Customer, Plan, Project
 from billing.periods import period_of
+from usage.alerts import usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
 
 logger = logging.getLogger(__name__)
@@ -69,25 +70,44 @@ def _check_concurrency(*, customer: Customer, plan: Plan, now: datetime) -> None
         )
 
 
-def _reserve_quota(*, customer: Customer, plan: Plan, period, now: datetime) -> None:
-    """Count one session in the month, only if the plan's quota allows it (one UPDATE)."""
+def _reserve_quota(*, customer: Customer, plan: Plan, period, now: datetime) -> bool:
+    """Count one session in the month, only if the plan's quota allows it (one UPDATE).
+
+    Returns True when this start may have brought the month's use to a usage-alert level
+    (80%, 100%): the first UPDATE excludes exactly those rows, so an ordinary start stays one
+    statement and only the start reaching a level runs a second one.
+    """
     row = MonthlyUsage.objects.filter(customer=customer, period=period)
     if plan.bills_minutes:
+        # Minute plans reach their levels when minutes are recorded, at the session's end.
         admissible = row.filter(billable_minutes__lt=plan.included_minutes)
+        levels = {}
     else:
         admissible = row.filter(total_sessions__lt=F("failed_sessions") + plan.included_sessions)
+        levels = usage_alert_levels(plan.included_sessions)
+    quiet = admissible
+    for level in levels:
+        quiet = quiet.exclude(total_sessions=F("failed_sessions") + (level - 1))
 
-    def reserve() -> int:
-        return admissible.update(total_sessions=F("total_sessions") + 1, updated_at=now)
+    def reserve() -> bool | None:
+        """True: reserved at an alert level; False: reserved; None: not admissible."""
+        counted = {"total_sessions": F("total_sessions") + 1, "updated_at": now}
+        if quiet.update(**counted):
+            return False
+        if levels and admissible.update(**counted):
+            return True
+        return None
 
-    if reserve():
-        return
+    reserved = reserve()
+    if reserved is not None:
+        return reserved
     # First session of the month: make the row, then try again.
     MonthlyUsage.objects.bulk_create(
         [MonthlyUsage(customer=customer, period=period)], ignore_conflicts=True
     )
-    if reserve():
-        return
+    reserved = reserve()
+    if reserved is not None:
+        return reserved
     unit = "minutes" if plan.bills_minutes else "sessions"
     raise QuotaExceeded(
         f"The {plan.name} plan's {plan.quota:,} {unit} for {period:%B %Y} are used up. "
@@ -95,6 +115,16 @@ def _reserve_quota(*, customer: Customer, plan: Plan, period, now: datetime) -> 
         limit=plan.quota,
         unit=unit,
     )
+
+
+def _send_usage_alerts(*, customer: Customer, plan: Plan, period) -> None:
+    """Read the month's use (only called when a level may just have been reached) and send
+    the alert it calls for, once per customer and month."""
+    usage = MonthlyUsage.objects.filter(customer=customer, period=period).first()
+    if usage is None:
+        return
+    used = usage.billable_minutes if plan.bills_minutes else usage.sessions_used
+    usage_alerts_send(customer=customer, plan=plan, period=period_of(period), used=used)
 
 
 def session_start(
@@ -128,7 +158,7 @@ def session_start(
             project = _project_for_session(customer=locked, plan=plan, project_id=project_id)
             _check_concurrency(customer=locked, plan=plan, now=now)
             period = period_of(now).start
-            _reserve_quota(customer=locked, plan=plan, period=period, now=now)
+            at_alert_level = _reserve_quota(customer=locked, plan=plan, period=period, now=now)
             session = Session.objects.create(
                 session_id=session_id,
                 customer=locked,
@@ -136,6 +166,8 @@ def session_start(
                 period=period,
                 started_at=now,
             )
+            if at_alert_level:
+                _send_usage_alerts(customer=locked, plan=plan, period=period)
     except IntegrityError:
         # The same session_id was inserted concurrently (under another customer's lock);
         # the whole transaction, reservation included, was rolled back.
@@ -176,7 +208,7 @@ def session_end(
     with transaction.atomic():
         session = (
             Session.objects.select_for_update(of=("self",))
-            .select_related("customer", "project")
+            .select_related("customer__plan", "project")
             .filter(session_id=session_id)
             .first()
         )
@@ -189,13 +221,28 @@ def session_end(
         session.minutes = minutes
         session.ended_at = now
         session.save(update_fields=["status", "minutes", "ended_at"])
-        MonthlyUsage.objects.filter(customer_id=session.customer_id, period=session.period).update(
-            successful_sessions=F("successful_sessions") + int(succeeded),
-            failed_sessions=F("failed_sessions") + int(not succeeded),
-            total_minutes=F("total_minutes") + minutes,
-            billable_minutes=F("billable_minutes") + (minutes if succeeded else 0),
-            updated_at=now,
-        )
+        month = MonthlyUsage.objects.filter(customer_id=session.customer_id, period=session.period)
+        counted = {
+            "successful_sessions": F("successful_sessions") + int(succeeded),
+            "failed_sessions": F("failed_sessions") + int(not succeeded),
+            "total_minutes": F("total_minutes") + minutes,
+            "billable_minutes": F("billable_minutes") + (minutes if succeeded else 0),
+            "updated_at": now,
+        }
+        plan = session.customer.plan
+        levels = usage_alert_levels(plan.included_minutes) if plan.bills_minutes else {}
+        if succeeded and minutes and levels:
+            # A minute plan reaches an alert level when billable minutes pass it: the first
+            # UPDATE skips exactly that case, so only an end passing a level costs more.
+            quiet = month
+            for level in levels:
+                quiet = quiet.exclude(
+                    billable_minutes__lt=level, billable_minutes__gte=level - minutes
+                )
+            if not quiet.update(**counted) and month.update(**counted):
+                _send_usage_alerts(customer=session.customer, plan=plan, period=session.period)
+        else:
+            month.update(**counted)
     logger.info(
         "session ended",
         extra={"session_id": session_id, "status": status, "minutes": str(minutes)},

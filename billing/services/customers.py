@@ -26,6 +26,8 @@ def customer_state(customer: Customer) -> dict:
         "grandfather_plan": customer.grandfather_plan.code if customer.grandfather_plan else None,
         "migration_exempt": customer.migration_exempt,
         "stripe_subscription_id": customer.stripe_subscription_id,
+        # The price the subscription is billed at on this plan: what a rollback moves it back to.
+        "stripe_price_id": customer.plan.stripe_price_id,
     }
 
 

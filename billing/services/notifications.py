@@ -7,11 +7,12 @@ whatever decided to send it (a webhook replay, a cron run, a retried batch) neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from billing.models import Customer, EmailNotification
@@ -58,6 +59,101 @@ def _deliver(notification_id: int, to: str, subject: str, text_body: str, html_b
     try:
         message.send()
     except Exception as exc:  # the record stays, with the error, for staff to see and resend
+        logger.exception("e-mail not sent", extra={"notification": notification_id})
+        EmailNotification.objects.filter(pk=notification_id).update(error=str(exc)[:2000])
+        return
+    EmailNotification.objects.filter(pk=notification_id).update(sent_at=timezone.now())
+
+
+BULK_CHUNK = 2000
+
+
+def email_send_once_bulk(
+    *, kind: str, messages: Iterable[tuple[Customer, str, dict]]
+) -> list[EmailNotification]:
+    """`email_send_once` for many customers at once: (customer, dedupe_key, context) each.
+
+    Still one EmailNotification per customer (the same unique key, so a rerun sends nothing
+    twice), but recorded with a few bulk INSERTs and delivered after commit over one mail
+    connection. Returns the notifications recorded now.
+    """
+    pending = [(c, key, ctx) for c, key, ctx in messages if c.email]
+    already: set[tuple[int, str]] = set()
+    for start in range(0, len(pending), BULK_CHUNK):
+        ids = [c.pk for c, _, _ in pending[start : start + BULK_CHUNK]]
+        already.update(
+            EmailNotification.objects.filter(kind=kind, customer_id__in=ids).values_list(
+                "customer_id", "dedupe_key"
+            )
+        )
+    todo = [(c, key, ctx) for c, key, ctx in pending if (c.pk, key) not in already]
+    if not todo:
+        return []
+    subject_template = get_template(f"emails/{kind}_subject.txt")
+    contexts = [{"customer": c, "site_url": settings.SITE_URL, **(ctx or {})} for c, _, ctx in todo]
+    rows = [
+        EmailNotification(
+            customer_id=c.pk,
+            kind=kind,
+            dedupe_key=key,
+            to_email=c.email,
+            subject=" ".join(subject_template.render(context).split()),
+        )
+        for (c, key, _), context in zip(todo, contexts, strict=True)
+    ]
+    try:
+        with transaction.atomic():
+            created = EmailNotification.objects.bulk_create(rows, batch_size=BULK_CHUNK)
+    except IntegrityError:
+        # Another sender recorded some of these meanwhile: settle them one by one.
+        return [
+            notification
+            for c, key, ctx in todo
+            if (notification := email_send_once(customer=c, kind=kind, dedupe_key=key, context=ctx))
+        ]
+    deliveries = [
+        (notification.pk, notification.to_email, notification.subject, context)
+        for notification, context in zip(created, contexts, strict=True)
+    ]
+    transaction.on_commit(lambda: _deliver_many(kind, deliveries))
+    return created
+
+
+def _deliver_many(kind: str, deliveries: list[tuple[int, str, str, dict]]) -> None:
+    text_template = get_template(f"emails/{kind}.txt")
+    html_template = get_template(f"emails/{kind}.html")
+    connection = get_connection()
+    for start in range(0, len(deliveries), BULK_CHUNK):
+        chunk = deliveries[start : start + BULK_CHUNK]
+        messages = []
+        for _, to, subject, context in chunk:
+            message = EmailMultiAlternatives(
+                subject,
+                text_template.render(context),
+                settings.DEFAULT_FROM_EMAIL,
+                [to],
+                connection=connection,
+            )
+            message.attach_alternative(html_template.render(context), "text/html")
+            messages.append(message)
+        try:
+            connection.send_messages(messages)
+        except Exception:
+            # Find out which ones fail, and record the error on each of those.
+            logger.exception("bulk e-mail send failed; retrying one by one", extra={"kind": kind})
+            for (notification_id, *_), message in zip(chunk, messages, strict=True):
+                _send_recorded(notification_id, message)
+            continue
+        EmailNotification.objects.filter(pk__in=[pk for pk, *_ in chunk]).update(
+            sent_at=timezone.now()
+        )
+
+
+def _send_recorded(notification_id: int, message: EmailMultiAlternatives) -> None:
+    message.connection = None  # the shared one may be what failed
+    try:
+        message.send()
+    except Exception as exc:
         logger.exception("e-mail not sent", extra={"notification": notification_id})
         EmailNotification.objects.filter(pk=notification_id).update(error=str(exc)[:2000])
         return

@@ -1,0 +1,1350 @@
+"""Moving customers to session plans in bulk: plan (dry run), apply, roll back, grandfathering.
+
+One path for every bulk change of plan or migration state, used by the commands
+(`migrate_to_sessions`, `apply_grandfathering`, `rollback_batch`) and the admin actions:
+
+1. `migration_plan(...)` reads the selected customers and works out, per customer, what the
+   operation would do, with the last three months of minutes as estimated sessions against
+   the new quota. It only reads: this is the dry run.
+2. `migration_run(...)` / `migration_batch_apply(...)` do it: the same plan computed under row
+   locks, then one PlanChange per changed customer (bulk INSERT, with `state_before` /
+   `state_after` snapshots) and the customers' new state in a few grouped UPDATEs, all in one
+   transaction. E-mails and Stripe price moves happen after commit.
+3. `migration_batch_rollback(...)` restores every customer of a batch exactly from the
+   `state_before` snapshots; a customer changed since by something else is left alone and
+   reported, unless forced.
+
+Work grows with the number of customers only in Python and in the size of a few bulk
+statements, never in the number of statements per customer.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import cached_property, partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from billing.errors import Conflict, InvalidInput
+from billing.models import (
+    BatchKind,
+    BatchStatus,
+    ChangeSource,
+    Customer,
+    EmailKind,
+    EmailNotification,
+    MigrationBatch,
+    Plan,
+    PlanChange,
+)
+from billing.periods import Period, add_months, period_of
+from billing.services.notifications import email_send_once_bulk
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""Called as progress(phase, done, total) while a long operation runs."""
+
+# Not a batch kind: "Send migration notice" plans like a batch but changes no state.
+NOTICE = "notice"
+HISTORY_MONTHS = 3
+MAX_GRANDFATHER_MONTHS = 36
+CHUNK = 5000
+# Groups of customers that get the very same new state are written with one UPDATE each;
+# smaller groups (e.g. each extended customer has its own end date) go through bulk_update.
+GROUP_UPDATE_MIN = 20
+
+_ROW_FIELDS = (
+    "pk",
+    "external_id",
+    "email",
+    "status",
+    "stripe_subscription_id",
+    "plan_id",
+    "grandfathered_until",
+    "grandfather_plan_id",
+    "migration_exempt",
+)
+
+
+def _actor_default() -> str:
+    return f"command:{getpass.getuser()}"
+
+
+def _noop_progress(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- What is selected --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerSelection:
+    """Which customers an operation is about. Nothing given: every customer on a legacy plan.
+
+    Several criteria narrow each other down (plans AND ids).
+    """
+
+    plan_codes: tuple[str, ...] = ()
+    external_ids: tuple[str, ...] = ()
+    customer_ids: tuple[int, ...] = ()
+
+    @property
+    def is_all_legacy(self) -> bool:
+        return not (self.plan_codes or self.external_ids or self.customer_ids)
+
+    def as_json(self) -> dict:
+        data: dict = {}
+        if self.is_all_legacy:
+            data["all_legacy"] = True
+        if self.plan_codes:
+            data["plans"] = list(self.plan_codes)
+        if self.external_ids:
+            data["customers"] = list(self.external_ids)
+        if self.customer_ids:
+            data["customer_ids"] = list(self.customer_ids)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> CustomerSelection:
+        return cls(
+            plan_codes=tuple(data.get("plans", ())),
+            external_ids=tuple(data.get("customers", ())),
+            customer_ids=tuple(int(pk) for pk in data.get("customer_ids", ())),
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.plan_codes:
+            parts.append("plans " + ", ".join(self.plan_codes))
+        if self.external_ids:
+            parts.append(f"{len(self.external_ids):,} customer(s) by user_id")
+        if self.customer_ids:
+            parts.append(f"{len(self.customer_ids):,} selected customer(s)")
+        return "; ".join(parts) or "all customers on a legacy plan"
+
+
+# --- One customer's migration state -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """The fields a migration operation changes (and a rollback restores)."""
+
+    plan_id: int
+    grandfathered_until: datetime | None
+    grandfather_plan_id: int | None
+    migration_exempt: bool
+
+    @property
+    def is_grandfathered(self) -> bool:
+        return self.grandfathered_until is not None
+
+    def replace(self, **changes) -> MigrationState:
+        values = {
+            "plan_id": self.plan_id,
+            "grandfathered_until": self.grandfathered_until,
+            "grandfather_plan_id": self.grandfather_plan_id,
+            "migration_exempt": self.migration_exempt,
+        }
+        values.update(changes)
+        if values["grandfathered_until"] is None:
+            values["grandfather_plan_id"] = None
+        return MigrationState(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """A customer as read for a bulk operation (plain values, no model instance)."""
+
+    customer_id: int
+    external_id: str
+    email: str
+    status: str
+    stripe_subscription_id: str
+    state: MigrationState
+
+    @classmethod
+    def from_values(cls, values: tuple) -> CustomerRow:
+        pk, external_id, email, status, subscription, plan_id, until, next_plan, exempt = values
+        return cls(
+            pk,
+            external_id,
+            email,
+            status,
+            subscription,
+            MigrationState(plan_id, until, next_plan, exempt),
+        )
+
+    def as_customer(self) -> Customer:
+        """An unsaved stand-in carrying what e-mail templates and FKs need."""
+        return Customer(pk=self.customer_id, external_id=self.external_id, email=self.email)
+
+
+def state_snapshot(row: CustomerRow, state: MigrationState, plans: dict[int, Plan]) -> dict:
+    """The `customer_state()` dict of `row` in `state`, without loading the customer."""
+    plan = plans[state.plan_id]
+    return {
+        "plan": plan.code,
+        "price_cents": plan.price_cents,
+        "status": row.status,
+        "grandfathered_until": state.grandfathered_until.isoformat()
+        if state.grandfathered_until
+        else None,
+        "grandfather_plan": plans[state.grandfather_plan_id].code
+        if state.grandfather_plan_id
+        else None,
+        "migration_exempt": state.migration_exempt,
+        "stripe_subscription_id": row.stripe_subscription_id,
+        "stripe_price_id": plan.stripe_price_id,
+    }
+
+
+# The snapshot keys a migration operation owns; the rest (status, Stripe ids, prices) may
+# change for other reasons without making a batch's rollback unsafe.
+_MIGRATION_KEYS = ("plan", "grandfathered_until", "grandfather_plan", "migration_exempt")
+
+
+def _migration_part(snapshot: dict) -> tuple:
+    return tuple(snapshot.get(key) for key in _MIGRATION_KEYS)
+
+
+def _state_from_snapshot(snapshot: dict, plans_by_code: dict[str, Plan]) -> MigrationState:
+    until = snapshot.get("grandfathered_until")
+    next_code = snapshot.get("grandfather_plan")
+    return MigrationState(
+        plan_id=plans_by_code[snapshot["plan"]].pk,
+        grandfathered_until=datetime.fromisoformat(until) if until else None,
+        grandfather_plan_id=plans_by_code[next_code].pk if until and next_code else None,
+        migration_exempt=bool(snapshot.get("migration_exempt")),
+    )
+
+
+# --- What an operation does to one customer ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    plans: dict[int, Plan]
+    now: datetime
+    grandfathered_until: datetime | None  # grandfather: the common end date
+    months: int | None  # extend: months added
+
+
+Transition = Callable[[CustomerRow, _Context], "MigrationState | str"]
+
+
+def _target_of(row: CustomerRow, ctx: _Context) -> Plan | None:
+    """The session plan a legacy customer moves to: its announced next plan, else the mapping."""
+    if row.state.grandfather_plan_id:
+        return ctx.plans[row.state.grandfather_plan_id]
+    return ctx.plans[row.state.plan_id].migrates_to
+
+
+def _remap(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    plan = ctx.plans[row.state.plan_id]
+    if not plan.is_legacy:
+        return "already on a session plan"
+    if row.state.migration_exempt:
+        return "exempt from migration"
+    target = _target_of(row, ctx)
+    if target is None:
+        return "legacy plan has no session plan to move to (set 'migrates to')"
+    return row.state.replace(plan_id=target.pk, grandfathered_until=None)
+
+
+def _grandfather(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    plan = ctx.plans[row.state.plan_id]
+    if not plan.is_legacy:
+        return "already on a session plan"
+    if row.state.migration_exempt:
+        return "exempt from migration"
+    if row.state.is_grandfathered:
+        return "already grandfathered (use Extend)"
+    target = plan.migrates_to
+    if target is None:
+        return "legacy plan has no session plan to move to (set 'migrates to')"
+    return row.state.replace(
+        grandfathered_until=ctx.grandfathered_until, grandfather_plan_id=target.pk
+    )
+
+
+def _extend(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if not row.state.is_grandfathered:
+        return "not grandfathered"
+    return row.state.replace(
+        grandfathered_until=add_months(row.state.grandfathered_until, ctx.months)
+    )
+
+
+def _end_grandfathering(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if not row.state.is_grandfathered:
+        return "not grandfathered"
+    return row.state.replace(plan_id=row.state.grandfather_plan_id, grandfathered_until=None)
+
+
+def _exempt(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if row.state.migration_exempt:
+        return "already exempt"
+    if not ctx.plans[row.state.plan_id].is_legacy:
+        return "on a session plan: nothing to be exempt from"
+    # Exempt customers are never moved, so a pending grandfathering end is cancelled.
+    return row.state.replace(migration_exempt=True, grandfathered_until=None)
+
+
+def _remove_exemption(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if not row.state.migration_exempt:
+        return "not exempt"
+    return row.state.replace(migration_exempt=False)
+
+
+def _auto_migrate(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if not row.state.is_grandfathered or row.state.grandfathered_until > ctx.now:
+        return "grandfathering has not ended"
+    if row.state.migration_exempt:
+        return "exempt from migration"
+    return row.state.replace(plan_id=row.state.grandfather_plan_id, grandfathered_until=None)
+
+
+def _notice(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+    if not row.state.is_grandfathered:
+        return "not grandfathered: no date to announce"
+    if row.state.migration_exempt:
+        return "exempt from migration"
+    if not row.email:
+        return "no e-mail address"
+    return row.state
+
+
+TRANSITIONS: dict[str, Transition] = {
+    BatchKind.REMAP: _remap,
+    BatchKind.GRANDFATHER: _grandfather,
+    BatchKind.EXTEND: _extend,
+    BatchKind.END_GRANDFATHERING: _end_grandfathering,
+    BatchKind.EXEMPT: _exempt,
+    BatchKind.REMOVE_EXEMPTION: _remove_exemption,
+    BatchKind.AUTO_MIGRATE: _auto_migrate,
+    NOTICE: _notice,
+}
+
+
+# --- The plan (dry-run report) ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PlannedChange:
+    row: CustomerRow
+    after: MigrationState | None  # None: skipped
+    skip_reason: str
+    from_plan: Plan
+    destination: Plan  # the plan the customer is on once the operation has fully played out
+    move_at: datetime | None  # when the plan changes; None: it does not change
+    minutes: tuple[Decimal, ...]
+    estimated_sessions: tuple[int, ...]
+
+    @property
+    def changes(self) -> bool:
+        return self.after is not None
+
+    @property
+    def plan_changes_now(self) -> bool:
+        return self.after is not None and self.after.plan_id != self.row.state.plan_id
+
+    @property
+    def pays_more(self) -> bool:
+        return self.destination.price_cents > self.from_plan.price_cents
+
+    @property
+    def would_exceed(self) -> bool:
+        if self.destination.bills_minutes:
+            return any(m > self.destination.included_minutes for m in self.minutes)
+        return any(s > self.destination.included_sessions for s in self.estimated_sessions)
+
+    @property
+    def next_plan(self) -> Plan | None:
+        return self.destination if self.destination.pk != self.from_plan.pk else None
+
+    def describe(self, plans: dict[int, Plan]) -> str:
+        if self.after is None:
+            return f"skipped: {self.skip_reason}"
+        before, after = self.row.state, self.after
+        parts = []
+        if after.plan_id != before.plan_id:
+            parts.append(f"moves now to {self.destination.name}")
+        if after.grandfathered_until != before.grandfathered_until:
+            if after.grandfathered_until is None and after.plan_id == before.plan_id:
+                parts.append("grandfathering cancelled")
+            elif after.grandfathered_until is not None and before.grandfathered_until:
+                parts.append(
+                    f"grandfathered until {before.grandfathered_until:%Y-%m-%d} → "
+                    f"{after.grandfathered_until:%Y-%m-%d}, then {self.destination.name}"
+                )
+            elif after.grandfathered_until is not None:
+                parts.append(
+                    f"keeps {self.from_plan.name} until {after.grandfathered_until:%Y-%m-%d}, "
+                    f"then {self.destination.name}"
+                )
+        if after.migration_exempt != before.migration_exempt:
+            parts.append(
+                f"exempt: stays on {self.from_plan.name}"
+                if after.migration_exempt
+                else "no longer exempt"
+            )
+        if not parts and after.grandfathered_until:
+            parts.append(
+                f"moves to {self.destination.name} on {after.grandfathered_until:%Y-%m-%d}"
+            )
+        return "; ".join(parts)
+
+
+REPORT_COLUMNS = [
+    "customer",
+    "from_plan",
+    "to_plan",
+    "from_price_cents",
+    "to_price_cents",
+    "estimated_sessions",
+    "new_quota",
+    "pays_more",
+    "would_exceed",
+    "what",
+    "customer_id",
+]
+
+
+@dataclass
+class MigrationPlan:
+    """What an operation would do to each selected customer, and the totals: the dry run."""
+
+    kind: str
+    selection: CustomerSelection
+    plans: dict[int, Plan]
+    now: datetime
+    history: list[Period]
+    rows: list[PlannedChange]
+    grandfather_months: int | None = None
+    grandfathered_until: datetime | None = None
+
+    @cached_property
+    def changes(self) -> list[PlannedChange]:
+        return [row for row in self.rows if row.changes]
+
+    @cached_property
+    def skipped(self) -> list[PlannedChange]:
+        return [row for row in self.rows if not row.changes]
+
+    @property
+    def history_labels(self) -> list[str]:
+        return [period.label for period in self.history]
+
+    def mapping(self) -> dict[str, str]:
+        """legacy plan code → the session plan code its customers go to, in this plan."""
+        mapping: dict[str, str] = {}
+        for change in self.changes:
+            if change.next_plan is not None:
+                mapping.setdefault(change.from_plan.code, change.destination.code)
+        return dict(sorted(mapping.items()))
+
+    @cached_property
+    def totals(self) -> dict:
+        changes = self.changes
+        moves = Counter(
+            f"{c.from_plan.code} → {c.destination.code}" for c in changes if c.next_plan
+        )
+        return {
+            "selected": len(self.rows),
+            "changing": len(changes),
+            "skipped": len(self.skipped),
+            "skipped_by_reason": dict(Counter(row.skip_reason for row in self.skipped)),
+            "moves": dict(sorted(moves.items())),
+            "moving_now": sum(1 for c in changes if c.plan_changes_now),
+            "pays_more": sum(1 for c in changes if c.pays_more),
+            "would_exceed": sum(1 for c in changes if c.would_exceed),
+            "monthly_revenue_before_cents": sum(c.from_plan.price_cents for c in changes),
+            "monthly_revenue_after_cents": sum(c.destination.price_cents for c in changes),
+            "stripe_subscriptions": sum(
+                1 for c in changes if c.next_plan and c.row.stripe_subscription_id
+            ),
+        }
+
+    def report_rows(self) -> Iterator[list]:
+        for change in self.rows:
+            destination = change.destination
+            yield [
+                change.row.external_id,
+                change.from_plan.code,
+                destination.code,
+                change.from_plan.price_cents,
+                destination.price_cents,
+                list(change.estimated_sessions),
+                destination.quota,
+                change.pays_more,
+                change.would_exceed,
+                change.describe(self.plans),
+                change.row.customer_id,
+            ]
+
+    def report(self) -> dict:
+        """The report as stored on the batch (compact: one list per customer)."""
+        return {
+            "kind": self.kind,
+            "generated_at": self.now.isoformat(),
+            "selection": self.selection.describe(),
+            "grandfathered_until": self.grandfathered_until.isoformat()
+            if self.grandfathered_until
+            else None,
+            "history_months": self.history_labels,
+            "minutes_per_session": settings.MINUTES_PER_SESSION,
+            "totals": self.totals,
+            "columns": REPORT_COLUMNS,
+            "rows": list(self.report_rows()),
+        }
+
+
+def _plans_by_id() -> dict[int, Plan]:
+    plans = {plan.pk: plan for plan in Plan.objects.all()}
+    for plan in plans.values():  # resolve migrates_to without a query per plan
+        plan.migrates_to = plans.get(plan.migrates_to_id)
+    return plans
+
+
+def _resolve_plan_codes(codes: Iterable[str], plans: dict[int, Plan]) -> list[int]:
+    by_code = {plan.code: plan for plan in plans.values()}
+    unknown = [code for code in codes if code not in by_code]
+    if unknown:
+        known = ", ".join(sorted(code for code, plan in by_code.items() if plan.is_legacy))
+        raise InvalidInput(
+            f"Unknown plan(s): {', '.join(unknown)}. Legacy plans: {known}.", field="plans"
+        )
+    not_legacy = [code for code in codes if not by_code[code].is_legacy]
+    if not_legacy:
+        raise InvalidInput(
+            f"Not a legacy plan: {', '.join(not_legacy)}. Only customers on legacy minute plans "
+            "move to session plans.",
+            field="plans",
+        )
+    return [by_code[code].pk for code in codes]
+
+
+def _fetch_rows(
+    selection: CustomerSelection,
+    *,
+    kind: str,
+    plans: dict[int, Plan],
+    now: datetime,
+    lock: bool,
+    progress: Progress,
+) -> tuple[list[CustomerRow], set[int]]:
+    """The selected customers ordered by id (the lock order), locked when `lock`, and the ids
+    of those picked by id who are not on the selected plans (reported as skipped)."""
+    queryset = Customer.objects.order_by("pk")
+    if lock:
+        queryset = queryset.select_for_update()
+    if kind == BatchKind.AUTO_MIGRATE:
+        queryset = queryset.filter(grandfathered_until__lte=now, migration_exempt=False)
+    plan_ids = (
+        set(_resolve_plan_codes(selection.plan_codes, plans)) if selection.plan_codes else None
+    )
+    if not (selection.external_ids or selection.customer_ids):
+        if plan_ids:
+            queryset = queryset.filter(plan_id__in=plan_ids)
+        elif kind != BatchKind.AUTO_MIGRATE:
+            queryset = queryset.filter(plan_id__in=[pk for pk, p in plans.items() if p.is_legacy])
+        rows = [CustomerRow.from_values(v) for v in queryset.values_list(*_ROW_FIELDS)]
+        progress("reading customers", len(rows), len(rows))
+        return rows, set()
+
+    # Picked by id: read in chunks (keeps each IN list within every database's limits).
+    key, wanted = (
+        ("pk", sorted(set(selection.customer_ids)))
+        if selection.customer_ids
+        else ("external_id", sorted(set(selection.external_ids)))
+    )
+    rows: list[CustomerRow] = []
+    for chunk in _chunks(wanted):
+        values = list(queryset.filter(**{f"{key}__in": chunk}).values_list(*_ROW_FIELDS))
+        rows.extend(CustomerRow.from_values(v) for v in values)
+        progress("reading customers", len(rows), len(wanted))
+    found = {row.customer_id if key == "pk" else row.external_id for row in rows}
+    missing = [value for value in wanted if value not in found]
+    if missing:
+        shown = ", ".join(str(value) for value in missing[:10])
+        more = f" and {len(missing) - 10:,} more" if len(missing) > 10 else ""
+        raise InvalidInput(f"No customer with id {shown}{more}.", field="customers")
+    if selection.customer_ids and selection.external_ids:
+        allowed = set(selection.external_ids)
+        rows = [row for row in rows if row.external_id in allowed]
+    rows.sort(key=lambda row: row.customer_id)
+    off_plan = (
+        {row.customer_id for row in rows if row.state.plan_id not in plan_ids}
+        if plan_ids
+        else set()
+    )
+    return rows, off_plan
+
+
+def history_periods(now: datetime, months: int = HISTORY_MONTHS) -> list[Period]:
+    """The `months` full calendar months before `now`'s month, oldest first."""
+    periods = [period_of(now).previous()]
+    while len(periods) < months:
+        periods.append(periods[-1].previous())
+    return list(reversed(periods))
+
+
+def _minutes_history(
+    rows: list[CustomerRow], periods: list[Period]
+) -> dict[int, tuple[Decimal, ...]]:
+    """Billable minutes per customer for each period: one aggregate query per id chunk."""
+    from usage.models import MonthlyUsage
+
+    per_month = {
+        f"m{index}": Sum("billable_minutes", filter=Q(period=period.start))
+        for index, period in enumerate(periods)
+    }
+    history: dict[int, tuple[Decimal, ...]] = {}
+    ids = [row.customer_id for row in rows]
+    for chunk in _chunks(ids):
+        for item in (
+            MonthlyUsage.objects.filter(
+                customer_id__in=chunk, period__in=[p.start for p in periods]
+            )
+            .values("customer_id")
+            .annotate(**per_month)
+            .order_by()
+        ):
+            history[item["customer_id"]] = tuple(
+                item[f"m{index}"] or Decimal(0) for index in range(len(periods))
+            )
+    return history
+
+
+def estimated_sessions(minutes: Decimal) -> int:
+    """Minutes turned into sessions at MINUTES_PER_SESSION, rounded up."""
+    return math.ceil(Decimal(minutes) / Decimal(str(settings.MINUTES_PER_SESSION)))
+
+
+def _validate_months(kind: str, months: int | None) -> None:
+    if kind in (BatchKind.GRANDFATHER, BatchKind.EXTEND) and (
+        months is None or not 1 <= months <= MAX_GRANDFATHER_MONTHS
+    ):
+        raise InvalidInput(
+            f"Months must be a whole number from 1 to {MAX_GRANDFATHER_MONTHS}.", field="months"
+        )
+
+
+def migration_plan(
+    *,
+    kind: str,
+    selection: CustomerSelection | None = None,
+    grandfather_months: int | None = None,
+    now: datetime | None = None,
+    lock: bool = False,
+    progress: Progress | None = None,
+) -> MigrationPlan:
+    """Work out what `kind` would do to each selected customer. Reads only (the dry run).
+
+    `now` is when it happens (for `auto_migrate`: whose grandfathering has ended by then).
+    `lock` takes row locks on the customers (inside the applying transaction).
+    """
+    if kind not in TRANSITIONS:
+        raise InvalidInput(f"Unknown operation {kind!r}.", field="kind")
+    selection = selection or CustomerSelection()
+    if kind == BatchKind.GRANDFATHER and grandfather_months is None:
+        grandfather_months = settings.GRANDFATHER_MONTHS
+    _validate_months(kind, grandfather_months)
+    progress = progress or _noop_progress
+    now = now or timezone.now()
+    plans = _plans_by_id()
+    rows, off_plan = _fetch_rows(
+        selection, kind=kind, plans=plans, now=now, lock=lock, progress=progress
+    )
+    history = history_periods(now)
+    minutes_by_customer = _minutes_history(rows, history)
+    progress("reading usage history", len(rows), len(rows))
+    until = add_months(now, grandfather_months) if kind == BatchKind.GRANDFATHER else None
+    ctx = _Context(plans=plans, now=now, grandfathered_until=until, months=grandfather_months)
+    transition = TRANSITIONS[kind]
+    zero = tuple(Decimal(0) for _ in history)
+    sessions_cache: dict[Decimal, int] = {}
+    planned: list[PlannedChange] = []
+    for row in rows:
+        outcome = (
+            "not on the selected plans" if row.customer_id in off_plan else transition(row, ctx)
+        )
+        after = outcome if isinstance(outcome, MigrationState) else None
+        from_plan = plans[row.state.plan_id]
+        final = after or row.state
+        if final.grandfather_plan_id:
+            destination = plans[final.grandfather_plan_id]
+            move_at = final.grandfathered_until
+        else:
+            destination = plans[final.plan_id]
+            move_at = now if final.plan_id != row.state.plan_id else None
+        minutes = minutes_by_customer.get(row.customer_id, zero)
+        sessions = []
+        for value in minutes:
+            if value not in sessions_cache:
+                sessions_cache[value] = estimated_sessions(value)
+            sessions.append(sessions_cache[value])
+        planned.append(
+            PlannedChange(
+                row=row,
+                after=after,
+                skip_reason="" if after else outcome,
+                from_plan=from_plan,
+                destination=destination,
+                move_at=move_at,
+                minutes=minutes,
+                estimated_sessions=tuple(sessions),
+            )
+        )
+    if kind == NOTICE:
+        _skip_notices_already_sent(planned)
+    return MigrationPlan(
+        kind=kind,
+        selection=selection,
+        plans=plans,
+        now=now,
+        history=history,
+        rows=planned,
+        grandfather_months=grandfather_months,
+        grandfathered_until=until,
+    )
+
+
+# --- Applying ---------------------------------------------------------------------------------
+
+
+SOURCE_OF_KIND = {BatchKind.AUTO_MIGRATE: ChangeSource.GRANDFATHERING}
+
+
+def migration_batch_create(
+    *,
+    kind: str,
+    selection: CustomerSelection | None = None,
+    grandfather_months: int | None = None,
+    notify: bool = False,
+    reason: str = "",
+    actor: str = "",
+    created_by=None,
+    now: datetime | None = None,
+) -> MigrationBatch:
+    """Save a planned batch with its dry-run report, to be reviewed and applied later."""
+    if kind == NOTICE or kind not in TRANSITIONS:
+        raise InvalidInput(f"{kind!r} is not a batch operation.", field="kind")
+    plan = migration_plan(
+        kind=kind, selection=selection, grandfather_months=grandfather_months, now=now
+    )
+    return MigrationBatch.objects.create(
+        kind=kind,
+        status=BatchStatus.PLANNED,
+        selection=plan.selection.as_json(),
+        mapping=plan.mapping(),
+        grandfather_months=plan.grandfather_months,
+        notify=notify,
+        reason=reason,
+        actor=actor or _actor_default(),
+        created_by=created_by,
+        customer_count=len(plan.rows),
+        changed_count=len(plan.changes),
+        report=plan.report(),
+    )
+
+
+def migration_batch_apply(
+    *,
+    batch: MigrationBatch,
+    actor: str = "",
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> MigrationBatch:
+    """Apply a planned batch: re-plans under row locks (the data may have moved since the dry
+    run), records every change and writes the new states, all in one transaction."""
+    with transaction.atomic():
+        locked = MigrationBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status != BatchStatus.PLANNED:
+            raise Conflict(f"Batch {locked.pk} is {locked.get_status_display().lower()} already.")
+        plan = migration_plan(
+            kind=locked.kind,
+            selection=CustomerSelection.from_json(locked.selection),
+            grandfather_months=locked.grandfather_months,
+            now=now,
+            lock=True,
+            progress=progress,
+        )
+        if actor:
+            locked.actor = actor
+        _apply_plan(plan, locked, progress=progress or _noop_progress)
+    batch.refresh_from_db()
+    return batch
+
+
+def migration_run(
+    *,
+    kind: str,
+    selection: CustomerSelection | None = None,
+    grandfather_months: int | None = None,
+    notify: bool = False,
+    reason: str = "",
+    actor: str = "",
+    created_by=None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> MigrationBatch:
+    """Plan and apply in one go (the commands' --apply and the admin's confirm button)."""
+    if kind == NOTICE or kind not in TRANSITIONS:
+        raise InvalidInput(f"{kind!r} is not a batch operation.", field="kind")
+    selection = selection or CustomerSelection()
+    with transaction.atomic():
+        plan = migration_plan(
+            kind=kind,
+            selection=selection,
+            grandfather_months=grandfather_months,
+            now=now,
+            lock=True,
+            progress=progress,
+        )
+        batch = MigrationBatch.objects.create(
+            kind=kind,
+            status=BatchStatus.PLANNED,
+            selection=selection.as_json(),
+            grandfather_months=plan.grandfather_months,
+            notify=notify,
+            reason=reason,
+            actor=actor or _actor_default(),
+            created_by=created_by,
+        )
+        _apply_plan(plan, batch, progress=progress or _noop_progress)
+    return batch
+
+
+def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progress) -> None:
+    """Record and write every change of `plan` as `batch`. Runs inside the caller's transaction."""
+    source = SOURCE_OF_KIND.get(plan.kind, ChangeSource.MIGRATION)
+    now = timezone.now()
+    reason = batch.reason or BatchKind(plan.kind).label
+    records = _record_changes(
+        [(change.row, change.row.state, change.after) for change in plan.changes],
+        plans=plan.plans,
+        batch=batch,
+        source=source,
+        actor=batch.actor,
+        reason=reason,
+        progress=progress,
+    )
+    _write_states({change.row.customer_id: change.after for change in plan.changes}, now, progress)
+    batch.status = BatchStatus.APPLIED
+    batch.applied_at = now
+    batch.mapping = plan.mapping()
+    batch.customer_count = len(plan.rows)
+    batch.changed_count = len(plan.changes)
+    batch.report = plan.report()
+    if batch.notify or plan.kind == BatchKind.AUTO_MIGRATE:
+        batch.report["emails_recorded"] = _send_batch_emails(plan, batch, progress)
+    batch.save()
+    _schedule_stripe_price_moves(records, plans=plan.plans)
+    logger.info(
+        "migration batch applied",
+        extra={
+            "batch": batch.pk,
+            "kind": plan.kind,
+            "changed": batch.changed_count,
+            "actor": batch.actor,
+        },
+    )
+
+
+def _record_changes(
+    transitions: list[tuple[CustomerRow, MigrationState, MigrationState]],
+    *,
+    plans: dict[int, Plan],
+    batch: MigrationBatch,
+    source: str,
+    actor: str,
+    reason: str,
+    progress: Progress,
+) -> list[tuple[PlanChange, CustomerRow]]:
+    """One PlanChange per customer (before → after), inserted in bulk."""
+    records: list[tuple[PlanChange, CustomerRow]] = []
+    total = len(transitions)
+    for chunk in _chunks(transitions, 2000):
+        objs = [
+            PlanChange(
+                customer_id=row.customer_id,
+                from_plan_id=before.plan_id,
+                to_plan_id=after.plan_id,
+                from_price_cents=plans[before.plan_id].price_cents,
+                to_price_cents=plans[after.plan_id].price_cents,
+                source=source,
+                actor=actor[:150],
+                reason=reason[:500],
+                batch=batch,
+                state_before=state_snapshot(row, before, plans),
+                state_after=state_snapshot(row, after, plans),
+            )
+            for row, before, after in chunk
+        ]
+        created = PlanChange.objects.bulk_create(objs)
+        records.extend(zip(created, (row for row, _, _ in chunk), strict=True))
+        progress("recording plan changes", len(records), total)
+    return records
+
+
+def _write_states(states: dict[int, MigrationState], now: datetime, progress: Progress) -> None:
+    """Write each customer's new state: one UPDATE per group sharing a state, bulk_update for
+    the rest."""
+    groups: dict[MigrationState, list[int]] = defaultdict(list)
+    for customer_id, state in states.items():
+        groups[state].append(customer_id)
+    singles: list[Customer] = []
+    done, total = 0, len(states)
+    for state, ids in groups.items():
+        if len(ids) < GROUP_UPDATE_MIN:
+            singles.extend(
+                Customer(
+                    pk=customer_id,
+                    plan_id=state.plan_id,
+                    grandfathered_until=state.grandfathered_until,
+                    grandfather_plan_id=state.grandfather_plan_id,
+                    migration_exempt=state.migration_exempt,
+                    updated_at=now,
+                )
+                for customer_id in ids
+            )
+            continue
+        for chunk in _chunks(sorted(ids)):
+            Customer.objects.filter(pk__in=chunk).update(
+                plan_id=state.plan_id,
+                grandfathered_until=state.grandfathered_until,
+                grandfather_plan_id=state.grandfather_plan_id,
+                migration_exempt=state.migration_exempt,
+                updated_at=now,
+            )
+            done += len(chunk)
+            progress("updating customers", done, total)
+    for chunk in _chunks(sorted(singles, key=lambda c: c.pk), 1000):
+        Customer.objects.bulk_update(
+            chunk,
+            [
+                "plan",
+                "grandfathered_until",
+                "grandfather_plan",
+                "migration_exempt",
+                "updated_at",
+            ],
+        )
+        done += len(chunk)
+        progress("updating customers", done, total)
+
+
+# --- E-mails ----------------------------------------------------------------------------------
+
+
+def notice_dedupe_key(move_at: datetime) -> str:
+    """One migration notice per announced move date: an extension may announce a new date."""
+    return f"move-{move_at:%Y-%m-%d}"
+
+
+def _notice_messages(changes: Iterable[PlannedChange]) -> list[tuple[Customer, str, dict]]:
+    return [
+        (
+            change.row.as_customer(),
+            notice_dedupe_key(change.move_at),
+            {
+                "old_plan": change.from_plan,
+                "new_plan": change.destination,
+                "move_at": change.move_at,
+            },
+        )
+        for change in changes
+        if change.move_at is not None and change.next_plan is not None
+    ]
+
+
+def _send_batch_emails(plan: MigrationPlan, batch: MigrationBatch, progress: Progress) -> int:
+    """Batch e-mails: a notice for a move announced for later, "moved" for a move done now."""
+    announced = [c for c in plan.changes if not c.plan_changes_now and c.after.is_grandfathered]
+    moved = [c for c in plan.changes if c.plan_changes_now]
+    sent = len(
+        email_send_once_bulk(kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced))
+    )
+    sent += len(
+        email_send_once_bulk(
+            kind=EmailKind.MIGRATED,
+            messages=[
+                (
+                    change.row.as_customer(),
+                    f"batch-{batch.pk}",
+                    {
+                        "old_plan": change.from_plan,
+                        "new_plan": change.destination,
+                        "moved_at": plan.now,
+                    },
+                )
+                for change in moved
+            ],
+        )
+    )
+    progress("recording e-mails", sent, sent)
+    return sent
+
+
+def _skip_notices_already_sent(planned: list[PlannedChange]) -> None:
+    """A notice plan skips customers already told about the same move date."""
+    candidates = [change for change in planned if change.after is not None]
+    already: set[tuple[int, str]] = set()
+    for chunk in _chunks(candidates):
+        already.update(
+            EmailNotification.objects.filter(
+                kind=EmailKind.MIGRATION_NOTICE,
+                customer_id__in=[change.row.customer_id for change in chunk],
+            ).values_list("customer_id", "dedupe_key")
+        )
+    for change in candidates:
+        if (change.row.customer_id, notice_dedupe_key(change.move_at)) in already:
+            change.after = None
+            change.skip_reason = "already notified of this date"
+
+
+def migration_notices_send(
+    *, selection: CustomerSelection, now: datetime | None = None
+) -> MigrationPlan:
+    """E-mail each selected grandfathered customer its new plan, quota, price and move date.
+
+    Once per customer and move date: a rerun sends nothing twice."""
+    with transaction.atomic():
+        plan = migration_plan(kind=NOTICE, selection=selection, now=now)
+        email_send_once_bulk(
+            kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(plan.changes)
+        )
+    return plan
+
+
+# --- Stripe -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StripePriceMove:
+    """A subscription to move to another price from its next period, without proration."""
+
+    plan_change_id: int
+    customer_id: int
+    subscription_id: str
+    from_price_id: str
+    to_price_id: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"plan-change-{self.plan_change_id}-price"
+
+
+def stripe_price_moves(records: Iterable[tuple[PlanChange, CustomerRow]]) -> list[StripePriceMove]:
+    """The Stripe price moves that recorded plan changes call for: every customer with a
+    subscription whose plan changed (a grandfathering date alone moves nothing in Stripe)."""
+    return [
+        StripePriceMove(
+            plan_change_id=change.pk,
+            customer_id=row.customer_id,
+            subscription_id=row.stripe_subscription_id,
+            from_price_id=change.state_before.get("stripe_price_id", ""),
+            to_price_id=change.state_after.get("stripe_price_id", ""),
+        )
+        for change, row in records
+        if row.stripe_subscription_id and change.from_plan_id != change.to_plan_id
+    ]
+
+
+def _schedule_stripe_price_moves(
+    records: list[tuple[PlanChange, CustomerRow]], *, plans: dict[int, Plan]
+) -> None:
+    moves = stripe_price_moves(records)
+    if moves:
+        transaction.on_commit(partial(_stripe_price_moves_after_commit, moves))
+
+
+def _stripe_price_moves_after_commit(moves: list[StripePriceMove]) -> None:
+    """The one place where bulk plan changes reach Stripe, after the database committed.
+
+    The Stripe gateway (issue 3, `billing/stripe_gateway.py`) is not there yet; until it is,
+    each due move is logged so that none is lost from sight. Wiring: for each move, call the
+    gateway's "move subscription to price from next period, no proration" with
+    `move.subscription_id`, `move.to_price_id` and `move.idempotency_key`.
+    """
+    for move in moves:
+        logger.warning(
+            "stripe price move due (gateway not wired yet)",
+            extra={
+                "plan_change": move.plan_change_id,
+                "customer_id": move.customer_id,
+                "subscription": move.subscription_id,
+                "from_price": move.from_price_id,
+                "to_price": move.to_price_id,
+            },
+        )
+
+
+# --- Grandfathering ends ----------------------------------------------------------------------
+
+
+@dataclass
+class GrandfatheringRun:
+    plan: MigrationPlan
+    batch: MigrationBatch | None  # None for a dry run, or when nobody was due
+
+
+def grandfathering_apply(
+    *,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+    actor: str = "apply_grandfathering",
+    progress: Progress | None = None,
+) -> GrandfatheringRun:
+    """Move every non-exempt customer whose grandfathering ended by `as_of` (now) to its next
+    plan, e-mail them, and queue their Stripe price moves. Idempotent: a moved customer is no
+    longer grandfathered, so a rerun (or a concurrent run, which waits on the row locks and
+    then finds nothing due) moves nobody twice. Creates no batch when nobody is due.
+    """
+    current = timezone.now()
+    as_of = as_of or current
+    if as_of > current and not dry_run:
+        raise InvalidInput(
+            "--as-of is in the future: those customers were promised their plan until then. "
+            "Use --dry-run to preview.",
+            field="as_of",
+        )
+    if dry_run:
+        plan = migration_plan(kind=BatchKind.AUTO_MIGRATE, now=as_of, progress=progress)
+        return GrandfatheringRun(plan=plan, batch=None)
+    with transaction.atomic():
+        plan = migration_plan(kind=BatchKind.AUTO_MIGRATE, now=as_of, lock=True, progress=progress)
+        if not plan.changes:
+            return GrandfatheringRun(plan=plan, batch=None)
+        batch = MigrationBatch.objects.create(
+            kind=BatchKind.AUTO_MIGRATE,
+            selection={"grandfathered_until_lte": as_of.isoformat()},
+            notify=True,
+            reason="Grandfathering ended",
+            actor=actor,
+        )
+        _apply_plan(plan, batch, progress=progress or _noop_progress)
+    return GrandfatheringRun(plan=plan, batch=batch)
+
+
+# --- Rolling back -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RollbackRow:
+    row: CustomerRow
+    change_id: int
+    current: dict  # snapshot now
+    restore: dict  # the batch's state_before
+    conflict: str  # why it is not safe to restore ("" when it is)
+
+    @property
+    def restores_plan(self) -> bool:
+        return self.current.get("plan") != self.restore.get("plan")
+
+
+@dataclass
+class RollbackPlan:
+    batch: MigrationBatch
+    force: bool
+    rows: list[RollbackRow]
+    now: datetime
+    already_rolled_back: int = 0
+    plans: dict[int, Plan] = field(default_factory=dict)
+
+    @cached_property
+    def to_restore(self) -> list[RollbackRow]:
+        return [row for row in self.rows if self.force or not row.conflict]
+
+    @cached_property
+    def left_alone(self) -> list[RollbackRow]:
+        return [] if self.force else [row for row in self.rows if row.conflict]
+
+    @cached_property
+    def conflicts(self) -> list[RollbackRow]:
+        return [row for row in self.rows if row.conflict]
+
+    @cached_property
+    def ended_grandfathering(self) -> list[RollbackRow]:
+        """Restored to a grandfathering that has already ended: the next apply_grandfathering
+        run moves them again unless staff extend or exempt them."""
+        return [
+            row
+            for row in self.to_restore
+            if row.restore.get("grandfathered_until")
+            and not row.restore.get("migration_exempt")
+            and datetime.fromisoformat(row.restore["grandfathered_until"]) <= self.now
+        ]
+
+    def summary(self) -> dict:
+        return {
+            "batch": self.batch.pk,
+            "customers": len(self.rows),
+            "restored": len(self.to_restore),
+            "left_alone": len(self.left_alone),
+            "forced": len(self.conflicts) if self.force else 0,
+            "already_rolled_back": self.already_rolled_back,
+            "grandfathering_already_ended": len(self.ended_grandfathering),
+        }
+
+
+def _later_changes(batch: MigrationBatch) -> dict[int, PlanChange]:
+    """Per customer of the batch, the latest change made after it by anything else."""
+    after_batch_change = PlanChange.objects.filter(
+        batch=batch, customer_id=OuterRef("customer_id"), id__lt=OuterRef("id")
+    ).exclude(source=ChangeSource.ROLLBACK)
+    later = (
+        PlanChange.objects.filter(
+            customer_id__in=PlanChange.objects.filter(batch=batch).values("customer_id")
+        )
+        .filter(Exists(after_batch_change))
+        .exclude(batch=batch)
+        .order_by("customer_id", "id")
+        .values_list("customer_id", "id", "source", "actor", "created_at")
+    )
+    return {customer_id: (pk, source, actor, at) for customer_id, pk, source, actor, at in later}
+
+
+def migration_batch_rollback_plan(
+    *,
+    batch: MigrationBatch,
+    force: bool = False,
+    lock: bool = False,
+    progress: Progress | None = None,
+) -> RollbackPlan:
+    """What rolling back `batch` would do to each of its customers (reads only)."""
+    progress = progress or _noop_progress
+    if batch.status == BatchStatus.PLANNED:
+        raise Conflict(f"Batch {batch.pk} was never applied: there is nothing to roll back.")
+    plans = _plans_by_id()
+    changes = list(
+        PlanChange.objects.filter(batch=batch)
+        .exclude(source=ChangeSource.ROLLBACK)
+        .order_by("customer_id")
+        .values_list("id", "customer_id", "state_before", "state_after")
+    )
+    done = set(
+        PlanChange.objects.filter(batch=batch, source=ChangeSource.ROLLBACK).values_list(
+            "customer_id", flat=True
+        )
+    )
+    pending = [change for change in changes if change[1] not in done]
+    if not pending:
+        raise Conflict(
+            f"Batch {batch.pk} is already rolled back"
+            if changes
+            else f"Batch {batch.pk} changed no customer: there is nothing to roll back."
+        )
+    later = _later_changes(batch)
+    queryset = Customer.objects.order_by("pk")
+    if lock:
+        queryset = queryset.select_for_update()
+    ids = [customer_id for _, customer_id, _, _ in pending]
+    current: dict[int, CustomerRow] = {}
+    for chunk in _chunks(ids):
+        for values in queryset.filter(pk__in=chunk).values_list(*_ROW_FIELDS):
+            row = CustomerRow.from_values(values)
+            current[row.customer_id] = row
+        progress("reading customers", len(current), len(ids))
+    rows = []
+    for change_id, customer_id, before, after in pending:
+        row = current[customer_id]
+        now_snapshot = state_snapshot(row, row.state, plans)
+        conflict = ""
+        if customer_id in later:
+            pk, source, actor, at = later[customer_id]
+            conflict = f"changed since by change {pk} ({source}, {actor}, {at:%Y-%m-%d %H:%M})"
+        elif _migration_part(now_snapshot) != _migration_part(after):
+            conflict = "changed since outside the plan history"
+        rows.append(
+            RollbackRow(
+                row=row,
+                change_id=change_id,
+                current=now_snapshot,
+                restore=before,
+                conflict=conflict,
+            )
+        )
+    return RollbackPlan(
+        batch=batch,
+        force=force,
+        rows=rows,
+        now=timezone.now(),
+        already_rolled_back=len(done),
+        plans=plans,
+    )
+
+
+def migration_batch_rollback(
+    *,
+    batch: MigrationBatch,
+    actor: str = "",
+    force: bool = False,
+    reason: str = "",
+    progress: Progress | None = None,
+) -> RollbackPlan:
+    """Restore every customer of `batch` to its `state_before` snapshot, exactly.
+
+    Customers changed since by something else are reported and left alone unless `force`.
+    Resumable: customers already restored are skipped, so it can run again (with `force`)
+    for those left alone.
+    """
+    progress = progress or _noop_progress
+    actor = actor or _actor_default()
+    with transaction.atomic():
+        locked = MigrationBatch.objects.select_for_update().get(pk=batch.pk)
+        plan = migration_batch_rollback_plan(
+            batch=locked, force=force, lock=True, progress=progress
+        )
+        plans_by_code = {p.code: p for p in plan.plans.values()}
+        transitions = []
+        for item in plan.to_restore:
+            target = _state_from_snapshot(item.restore, plans_by_code)
+            if target != item.row.state:
+                transitions.append((item.row, item.row.state, target))
+        records = _record_changes(
+            transitions,
+            plans=plan.plans,
+            batch=locked,
+            source=ChangeSource.ROLLBACK,
+            actor=actor,
+            reason=f"Roll back batch {locked.pk}" + (f": {reason}" if reason else ""),
+            progress=progress,
+        )
+        now = timezone.now()
+        _write_states({row.customer_id: after for row, _, after in transitions}, now, progress)
+        locked.status = BatchStatus.ROLLED_BACK
+        locked.rolled_back_at = now
+        locked.rolled_back_count += len(plan.to_restore)
+        summary = plan.summary() | {
+            "at": now.isoformat(),
+            "actor": actor,
+            "left_alone_customers": [row.row.external_id for row in plan.left_alone][:1000],
+        }
+        locked.report = {
+            **locked.report,
+            "rollbacks": [*locked.report.get("rollbacks", []), summary],
+        }
+        locked.save(update_fields=["status", "rolled_back_at", "rolled_back_count", "report"])
+        _schedule_stripe_price_moves(records, plans=plan.plans)
+    logger.info("migration batch rolled back", extra=plan.summary() | {"actor": actor})
+    batch.refresh_from_db()
+    return plan
