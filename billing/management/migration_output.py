@@ -19,9 +19,9 @@ def dollars(cents: int) -> str:
 class ProgressBar:
     """A `Progress` callback drawing one bar per phase on a terminal stream (stderr)."""
 
-    def __init__(self, stream, *, min_total: int = PROGRESS_MIN_TOTAL, interval: float = 0.1):
+    def __init__(self, stream, *, min_total: int | None = None, interval: float = 0.1):
         self.stream = stream
-        self.min_total = min_total
+        self.min_total = PROGRESS_MIN_TOTAL if min_total is None else min_total
         self.interval = interval
         self._phase = ""
         self._drawn_at = 0.0

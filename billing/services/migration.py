@@ -1206,21 +1206,37 @@ class RollbackPlan:
         }
 
 
-def _later_changes(batch: MigrationBatch) -> dict[int, PlanChange]:
-    """Per customer of the batch, the latest change made after it by anything else."""
-    after_batch_change = PlanChange.objects.filter(
+def _later_changes(batch: MigrationBatch) -> dict[int, tuple]:
+    """Per customer of the batch, the latest change made after it by anything else.
+
+    A later batch that changed the customer and was rolled back for it since nets out: its
+    change and its rollback row are both ignored (the state check still compares the result).
+    """
+    batch_change_before = PlanChange.objects.filter(
         batch=batch, customer_id=OuterRef("customer_id"), id__lt=OuterRef("id")
     ).exclude(source=ChangeSource.ROLLBACK)
     later = (
         PlanChange.objects.filter(
             customer_id__in=PlanChange.objects.filter(batch=batch).values("customer_id")
         )
-        .filter(Exists(after_batch_change))
+        .filter(Exists(batch_change_before))
         .exclude(batch=batch)
         .order_by("customer_id", "id")
-        .values_list("customer_id", "id", "source", "actor", "created_at")
+        .values_list("customer_id", "id", "batch_id", "source", "actor", "created_at")
     )
-    return {customer_id: (pk, source, actor, at) for customer_id, pk, source, actor, at in later}
+    by_customer: dict[int, list[tuple]] = defaultdict(list)
+    for customer_id, *rest in later:
+        by_customer[customer_id].append(tuple(rest))
+    result: dict[int, tuple] = {}
+    for customer_id, items in by_customer.items():
+        applied = {b for _, b, source, _, _ in items if b and source != ChangeSource.ROLLBACK}
+        undone = {b for _, b, source, _, _ in items if b and source == ChangeSource.ROLLBACK}
+        netted = applied & undone
+        remaining = [item for item in items if item[1] not in netted]
+        if remaining:
+            pk, _, source, actor, at = remaining[-1]
+            result[customer_id] = (pk, source, actor, at)
+    return result
 
 
 def migration_batch_rollback_plan(

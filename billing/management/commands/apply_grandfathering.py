@@ -3,6 +3,7 @@ run hourly from cron (a moved customer is no longer grandfathered)."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,7 +26,9 @@ def moment(value: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not a date: {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a date: {value!r} (use YYYY-MM-DD or an ISO time)"
+        ) from None
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
 
 
