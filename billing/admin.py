@@ -4,6 +4,12 @@ from django.contrib import admin, messages
 from django.db.models import Count, F
 from django.utils.html import format_html
 
+from billing.admin_migration import (
+    MIGRATION_ACTIONS,
+    CustomerMigrationActionsMixin,
+    GrandfatheringFilter,
+    MigrationBatchAdminMixin,
+)
 from billing.models import (
     Customer,
     EmailNotification,
@@ -145,7 +151,7 @@ class ProjectInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CustomerMigrationActionsMixin, admin.ModelAdmin):
     list_display = [
         "external_id",
         "email",
@@ -157,7 +163,15 @@ class CustomerAdmin(admin.ModelAdmin):
         "grandfather_plan",
         "migration_exempt",
     ]
-    list_filter = [LegacyFilter, "plan", "status", UsageLevelFilter, "migration_exempt"]
+    list_filter = [
+        LegacyFilter,
+        GrandfatheringFilter,
+        "plan",
+        "status",
+        UsageLevelFilter,
+        "migration_exempt",
+    ]
+    actions = [*MIGRATION_ACTIONS]
     search_fields = ["external_id", "email", "stripe_customer_id", "stripe_subscription_id"]
     list_select_related = ["plan", "grandfather_plan"]
     readonly_fields = ["plan", "created_at", "updated_at", "stripe_state_at"]
@@ -181,7 +195,12 @@ class CustomerAdmin(admin.ModelAdmin):
         # Plan and migration state change only through the audited services (actions).
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None:
-            readonly += ["external_id", "grandfathered_until", "grandfather_plan"]
+            readonly += [
+                "external_id",
+                "grandfathered_until",
+                "grandfather_plan",
+                "migration_exempt",
+            ]
         return readonly
 
     @admin.display(description="used / included", ordering="quota_used")
@@ -230,7 +249,7 @@ class PlanChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(MigrationBatch)
-class MigrationBatchAdmin(admin.ModelAdmin):
+class MigrationBatchAdmin(MigrationBatchAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "kind",
