@@ -31,10 +31,11 @@ from decimal import Decimal
 from functools import cached_property, partial
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from billing.bulk_sql import insert_rows, update_rows
 from billing.errors import Conflict, InvalidInput
 from billing.models import (
     BatchKind,
@@ -48,7 +49,7 @@ from billing.models import (
     PlanChange,
 )
 from billing.periods import Period, add_months, period_of
-from billing.services.notifications import email_send_once_bulk
+from billing.services.notifications import Recipient, email_send_once_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -191,9 +192,8 @@ class CustomerRow:
             MigrationState(plan_id, until, next_plan, exempt),
         )
 
-    def as_customer(self) -> Customer:
-        """An unsaved stand-in carrying what e-mail templates and FKs need."""
-        return Customer(pk=self.customer_id, external_id=self.external_id, email=self.email)
+    def as_recipient(self) -> Recipient:
+        return Recipient(pk=self.customer_id, external_id=self.external_id, email=self.email)
 
 
 def state_snapshot(row: CustomerRow, state: MigrationState, plans: dict[int, Plan]) -> dict:
@@ -549,25 +549,28 @@ def _fetch_rows(
     now: datetime,
     lock: bool,
     progress: Progress,
-) -> tuple[list[CustomerRow], set[int]]:
-    """The selected customers ordered by id (the lock order), locked when `lock`, and the ids
-    of those picked by id who are not on the selected plans (reported as skipped)."""
-    queryset = Customer.objects.order_by("pk")
-    if lock:
-        queryset = queryset.select_for_update()
+) -> tuple[list[CustomerRow], set[int], QuerySet[Customer] | None]:
+    """The selected customers ordered by id (the lock order), locked when `lock`; the ids of
+    those picked by id who are not on the selected plans (reported as skipped); and, for a
+    selection by criteria, the criteria as a queryset (for the usage history query)."""
+    criteria = Customer.objects.all()
     if kind == BatchKind.AUTO_MIGRATE:
-        queryset = queryset.filter(grandfathered_until__lte=now, migration_exempt=False)
+        criteria = criteria.filter(grandfathered_until__lte=now, migration_exempt=False)
     plan_ids = (
         set(_resolve_plan_codes(selection.plan_codes, plans)) if selection.plan_codes else None
     )
-    if not (selection.external_ids or selection.customer_ids):
-        if plan_ids:
-            queryset = queryset.filter(plan_id__in=plan_ids)
-        elif kind != BatchKind.AUTO_MIGRATE:
-            queryset = queryset.filter(plan_id__in=[pk for pk, p in plans.items() if p.is_legacy])
+    by_id = bool(selection.external_ids or selection.customer_ids)
+    if not by_id and plan_ids:
+        criteria = criteria.filter(plan_id__in=plan_ids)
+    elif not by_id and kind != BatchKind.AUTO_MIGRATE:
+        criteria = criteria.filter(plan_id__in=[pk for pk, p in plans.items() if p.is_legacy])
+    queryset = criteria.order_by("pk")
+    if lock:
+        queryset = queryset.select_for_update()
+    if not by_id:
         rows = [CustomerRow.from_values(v) for v in queryset.values_list(*_ROW_FIELDS)]
         progress("reading customers", len(rows), len(rows))
-        return rows, set()
+        return rows, set(), criteria
 
     # Picked by id: read in chunks (keeps each IN list within every database's limits).
     key, wanted = (
@@ -595,7 +598,7 @@ def _fetch_rows(
         if plan_ids
         else set()
     )
-    return rows, off_plan
+    return rows, off_plan, None
 
 
 def history_periods(now: datetime, months: int = HISTORY_MONTHS) -> list[Period]:
@@ -607,29 +610,28 @@ def history_periods(now: datetime, months: int = HISTORY_MONTHS) -> list[Period]
 
 
 def _minutes_history(
-    rows: list[CustomerRow], periods: list[Period]
+    rows: list[CustomerRow], periods: list[Period], criteria: QuerySet[Customer] | None
 ) -> dict[int, tuple[Decimal, ...]]:
-    """Billable minutes per customer for each period: one aggregate query per id chunk."""
+    """Billable minutes per customer for each period: one aggregate query (per id chunk when
+    customers were picked by id)."""
     from usage.models import MonthlyUsage
 
     per_month = {
         f"m{index}": Sum("billable_minutes", filter=Q(period=period.start))
         for index, period in enumerate(periods)
     }
+    months = MonthlyUsage.objects.filter(period__in=[p.start for p in periods])
+    if criteria is not None:
+        queries = [months.filter(customer_id__in=criteria.values("pk"))]
+    else:
+        ids = [row.customer_id for row in rows]
+        queries = [months.filter(customer_id__in=chunk) for chunk in _chunks(ids)]
     history: dict[int, tuple[Decimal, ...]] = {}
-    ids = [row.customer_id for row in rows]
-    for chunk in _chunks(ids):
-        for item in (
-            MonthlyUsage.objects.filter(
-                customer_id__in=chunk, period__in=[p.start for p in periods]
-            )
-            .values("customer_id")
-            .annotate(**per_month)
-            .order_by()
-        ):
-            history[item["customer_id"]] = tuple(
-                item[f"m{index}"] or Decimal(0) for index in range(len(periods))
-            )
+    zero = Decimal(0)
+    keys = [f"m{index}" for index in range(len(periods))]
+    for query in queries:
+        for item in query.values("customer_id").annotate(**per_month).order_by():
+            history[item["customer_id"]] = tuple(item[key] or zero for key in keys)
     return history
 
 
@@ -670,11 +672,11 @@ def migration_plan(
     progress = progress or _noop_progress
     now = now or timezone.now()
     plans = _plans_by_id()
-    rows, off_plan = _fetch_rows(
+    rows, off_plan, criteria = _fetch_rows(
         selection, kind=kind, plans=plans, now=now, lock=lock, progress=progress
     )
     history = history_periods(now)
-    minutes_by_customer = _minutes_history(rows, history)
+    minutes_by_customer = _minutes_history(rows, history, criteria)
     progress("reading usage history", len(rows), len(rows))
     until = add_months(now, grandfather_months) if kind == BatchKind.GRANDFATHER else None
     ctx = _Context(plans=plans, now=now, grandfathered_until=until, months=grandfather_months)
@@ -869,6 +871,31 @@ def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progres
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    plan_change_id: int
+    row: CustomerRow
+    before: MigrationState
+    after: MigrationState
+
+
+_PLAN_CHANGE_COLUMNS = (
+    "customer_id",
+    "from_plan_id",
+    "to_plan_id",
+    "from_price_cents",
+    "to_price_cents",
+    "source",
+    "actor",
+    "reason",
+    "batch_id",
+    "state_before",
+    "state_after",
+    "stripe_event_id",
+    "created_at",
+)
+
+
 def _record_changes(
     transitions: list[tuple[CustomerRow, MigrationState, MigrationState]],
     *,
@@ -878,36 +905,67 @@ def _record_changes(
     actor: str,
     reason: str,
     progress: Progress,
-) -> list[tuple[PlanChange, CustomerRow]]:
-    """One PlanChange per customer (before → after), inserted in bulk."""
-    records: list[tuple[PlanChange, CustomerRow]] = []
+) -> list[RecordedChange]:
+    """One PlanChange per customer (before → after), inserted in bulk (COPY on PostgreSQL)."""
+    records: list[RecordedChange] = []
     total = len(transitions)
-    for chunk in _chunks(transitions, 2000):
-        objs = [
-            PlanChange(
-                customer_id=row.customer_id,
-                from_plan_id=before.plan_id,
-                to_plan_id=after.plan_id,
-                from_price_cents=plans[before.plan_id].price_cents,
-                to_price_cents=plans[after.plan_id].price_cents,
-                source=source,
-                actor=actor[:150],
-                reason=reason[:500],
-                batch=batch,
-                state_before=state_snapshot(row, before, plans),
-                state_after=state_snapshot(row, after, plans),
+    now = timezone.now()
+    actor, reason = actor[:150], reason[:500]
+    for chunk in _chunks(transitions, 20000):
+        rows = [
+            (
+                row.customer_id,
+                before.plan_id,
+                after.plan_id,
+                plans[before.plan_id].price_cents,
+                plans[after.plan_id].price_cents,
+                source,
+                actor,
+                reason,
+                batch.pk,
+                state_snapshot(row, before, plans),
+                state_snapshot(row, after, plans),
+                "",
+                now,
             )
             for row, before, after in chunk
         ]
-        created = PlanChange.objects.bulk_create(objs)
-        records.extend(zip(created, (row for row, _, _ in chunk), strict=True))
+        ids = insert_rows(PlanChange, _PLAN_CHANGE_COLUMNS, rows)
+        records.extend(
+            RecordedChange(pk, row, before, after)
+            for pk, (row, before, after) in zip(ids, chunk, strict=True)
+        )
         progress("recording plan changes", len(records), total)
     return records
 
 
+_STATE_COLUMNS = (
+    "plan_id",
+    "grandfathered_until",
+    "grandfather_plan_id",
+    "migration_exempt",
+    "updated_at",
+)
+
+
 def _write_states(states: dict[int, MigrationState], now: datetime, progress: Progress) -> None:
-    """Write each customer's new state: one UPDATE per group sharing a state, bulk_update for
-    the rest."""
+    """Write each customer's new state. PostgreSQL: one COPY and one `UPDATE … FROM`;
+    elsewhere: one UPDATE per group sharing a state, bulk_update for the rest."""
+    if connection.vendor == "postgresql":
+        rows = [
+            (
+                customer_id,
+                state.plan_id,
+                state.grandfathered_until,
+                state.grandfather_plan_id,
+                state.migration_exempt,
+                now,
+            )
+            for customer_id, state in sorted(states.items())
+        ]
+        update_rows(Customer, _STATE_COLUMNS, rows)
+        progress("updating customers", len(rows), len(rows))
+        return
     groups: dict[MigrationState, list[int]] = defaultdict(list)
     for customer_id, state in states.items():
         groups[state].append(customer_id)
@@ -938,16 +996,7 @@ def _write_states(states: dict[int, MigrationState], now: datetime, progress: Pr
             done += len(chunk)
             progress("updating customers", done, total)
     for chunk in _chunks(sorted(singles, key=lambda c: c.pk), 1000):
-        Customer.objects.bulk_update(
-            chunk,
-            [
-                "plan",
-                "grandfathered_until",
-                "grandfather_plan",
-                "migration_exempt",
-                "updated_at",
-            ],
-        )
+        Customer.objects.bulk_update(chunk, _STATE_COLUMNS)
         done += len(chunk)
         progress("updating customers", done, total)
 
@@ -960,16 +1009,43 @@ def notice_dedupe_key(move_at: datetime) -> str:
     return f"move-{move_at:%Y-%m-%d}"
 
 
-def _notice_messages(changes: Iterable[PlannedChange]) -> list[tuple[Customer, str, dict]]:
+def migration_email_context(old_plan: Plan, new_plan: Plan, when: datetime) -> dict:
+    """What the migration e-mails show, formatted once (shared by every customer of a group)."""
+    from billing.templatetags.plan_terms import dollars, quota
+
+    return {
+        "old_plan": old_plan,
+        "new_plan": new_plan,
+        "when": when,
+        "when_text": f"{when:%B} {when.day}, {when.year}",
+        "old_quota": quota(old_plan),
+        "old_price": dollars(old_plan.price_cents),
+        "new_quota": quota(new_plan),
+        "new_price": dollars(new_plan.price_cents),
+        "new_estimate": "" if new_plan.bills_minutes else f"{new_plan.included_minutes:,} minutes",
+        "price_changes": old_plan.price_cents != new_plan.price_cents,
+    }
+
+
+def _grouped_contexts() -> Callable[[Plan, Plan, datetime], dict]:
+    cache: dict[tuple, dict] = {}
+
+    def context_for(old_plan: Plan, new_plan: Plan, when: datetime) -> dict:
+        key = (old_plan.pk, new_plan.pk, when.date())
+        if key not in cache:
+            cache[key] = migration_email_context(old_plan, new_plan, when)
+        return cache[key]
+
+    return context_for
+
+
+def _notice_messages(changes: Iterable[PlannedChange]) -> list[tuple[Recipient, str, dict]]:
+    context_for = _grouped_contexts()
     return [
         (
-            change.row.as_customer(),
+            change.row.as_recipient(),
             notice_dedupe_key(change.move_at),
-            {
-                "old_plan": change.from_plan,
-                "new_plan": change.destination,
-                "move_at": change.move_at,
-            },
+            context_for(change.from_plan, change.destination, change.move_at),
         )
         for change in changes
         if change.move_at is not None and change.next_plan is not None
@@ -980,25 +1056,23 @@ def _send_batch_emails(plan: MigrationPlan, batch: MigrationBatch, progress: Pro
     """Batch e-mails: a notice for a move announced for later, "moved" for a move done now."""
     announced = [c for c in plan.changes if not c.plan_changes_now and c.after.is_grandfathered]
     moved = [c for c in plan.changes if c.plan_changes_now]
-    sent = len(
-        email_send_once_bulk(kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced))
+    sent = email_send_once_bulk(
+        kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced)
     )
-    sent += len(
-        email_send_once_bulk(
-            kind=EmailKind.MIGRATED,
-            messages=[
-                (
-                    change.row.as_customer(),
-                    f"batch-{batch.pk}",
-                    {
-                        "old_plan": change.from_plan,
-                        "new_plan": change.destination,
-                        "moved_at": plan.now,
-                    },
-                )
-                for change in moved
-            ],
-        )
+    sent += email_send_once_bulk(
+        kind=EmailKind.MIGRATED,
+        messages=[
+            (
+                change.row.as_recipient(),
+                f"batch-{batch.pk}",
+                {
+                    "old_plan": change.from_plan,
+                    "new_plan": change.destination,
+                    "moved_at": plan.now,
+                },
+            )
+            for change in moved
+        ],
     )
     progress("recording e-mails", sent, sent)
     return sent
@@ -1053,26 +1127,26 @@ class StripePriceMove:
         return f"plan-change-{self.plan_change_id}-price"
 
 
-def stripe_price_moves(records: Iterable[tuple[PlanChange, CustomerRow]]) -> list[StripePriceMove]:
+def stripe_price_moves(
+    records: Iterable[RecordedChange], plans: dict[int, Plan]
+) -> list[StripePriceMove]:
     """The Stripe price moves that recorded plan changes call for: every customer with a
     subscription whose plan changed (a grandfathering date alone moves nothing in Stripe)."""
     return [
         StripePriceMove(
-            plan_change_id=change.pk,
-            customer_id=row.customer_id,
-            subscription_id=row.stripe_subscription_id,
-            from_price_id=change.state_before.get("stripe_price_id", ""),
-            to_price_id=change.state_after.get("stripe_price_id", ""),
+            plan_change_id=record.plan_change_id,
+            customer_id=record.row.customer_id,
+            subscription_id=record.row.stripe_subscription_id,
+            from_price_id=plans[record.before.plan_id].stripe_price_id,
+            to_price_id=plans[record.after.plan_id].stripe_price_id,
         )
-        for change, row in records
-        if row.stripe_subscription_id and change.from_plan_id != change.to_plan_id
+        for record in records
+        if record.row.stripe_subscription_id and record.before.plan_id != record.after.plan_id
     ]
 
 
-def _schedule_stripe_price_moves(
-    records: list[tuple[PlanChange, CustomerRow]], *, plans: dict[int, Plan]
-) -> None:
-    moves = stripe_price_moves(records)
+def _schedule_stripe_price_moves(records: list[RecordedChange], *, plans: dict[int, Plan]) -> None:
+    moves = stripe_price_moves(records, plans)
     if moves:
         transaction.on_commit(partial(_stripe_price_moves_after_commit, moves))
 
@@ -1080,22 +1154,20 @@ def _schedule_stripe_price_moves(
 def _stripe_price_moves_after_commit(moves: list[StripePriceMove]) -> None:
     """The one place where bulk plan changes reach Stripe, after the database committed.
 
-    The Stripe gateway (issue 3, `billing/stripe_gateway.py`) is not there yet; until it is,
-    each due move is logged so that none is lost from sight. Wiring: for each move, call the
-    gateway's "move subscription to price from next period, no proration" with
-    `move.subscription_id`, `move.to_price_id` and `move.idempotency_key`.
+    The Stripe gateway (issue 3, `billing/stripe_gateway.py`) is not there yet, so nothing is
+    called; the due moves are logged (each one is also recoverable from its PlanChange:
+    `state_after["stripe_subscription_id"]` and `["stripe_price_id"]`). Wiring: for each
+    move, call the gateway's "move the subscription to this price from its next period,
+    without proration" with `move.subscription_id`, `move.to_price_id` and
+    `move.idempotency_key`; a failure is logged per move and must not undo the plan change.
     """
-    for move in moves:
-        logger.warning(
-            "stripe price move due (gateway not wired yet)",
-            extra={
-                "plan_change": move.plan_change_id,
-                "customer_id": move.customer_id,
-                "subscription": move.subscription_id,
-                "from_price": move.from_price_id,
-                "to_price": move.to_price_id,
-            },
-        )
+    logger.warning(
+        "stripe price moves due (gateway not wired yet)",
+        extra={
+            "moves": len(moves),
+            "plan_changes": f"{moves[0].plan_change_id}..{moves[-1].plan_change_id}",
+        },
+    )
 
 
 # --- Grandfathering ends ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
+from billing.bulk_sql import insert_rows
 from billing.models import Customer, EmailNotification
 
 logger = logging.getLogger(__name__)
@@ -68,55 +70,84 @@ def _deliver(notification_id: int, to: str, subject: str, text_body: str, html_b
 BULK_CHUNK = 2000
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What e-mail templates and records need of a customer, without loading the model."""
+
+    pk: int
+    external_id: str
+    email: str
+
+    def as_customer(self) -> Customer:
+        return Customer(pk=self.pk, external_id=self.external_id, email=self.email)
+
+
 def email_send_once_bulk(
-    *, kind: str, messages: Iterable[tuple[Customer, str, dict]]
-) -> list[EmailNotification]:
+    *, kind: str, messages: Iterable[tuple[Customer | Recipient, str, dict]]
+) -> int:
     """`email_send_once` for many customers at once: (customer, dedupe_key, context) each.
 
     Still one EmailNotification per customer (the same unique key, so a rerun sends nothing
-    twice), but recorded with a few bulk INSERTs and delivered after commit over one mail
-    connection. Returns the notifications recorded now.
+    twice), but recorded in bulk (COPY on PostgreSQL) and delivered after commit over one mail
+    connection. Messages may share one context dict (e.g. per plan and date); a subject that
+    does not mention the customer is then rendered once per shared context. Returns how many
+    were recorded now.
     """
     pending = [(c, key, ctx) for c, key, ctx in messages if c.email]
+    keys = sorted({key for _, key, _ in pending})
     already: set[tuple[int, str]] = set()
-    for start in range(0, len(pending), BULK_CHUNK):
-        ids = [c.pk for c, _, _ in pending[start : start + BULK_CHUNK]]
+    for start in range(0, len(keys), BULK_CHUNK):
         already.update(
-            EmailNotification.objects.filter(kind=kind, customer_id__in=ids).values_list(
-                "customer_id", "dedupe_key"
-            )
+            EmailNotification.objects.filter(
+                kind=kind, dedupe_key__in=keys[start : start + BULK_CHUNK]
+            ).values_list("customer_id", "dedupe_key")
         )
     todo = [(c, key, ctx) for c, key, ctx in pending if (c.pk, key) not in already]
     if not todo:
-        return []
+        return 0
     subject_template = get_template(f"emails/{kind}_subject.txt")
-    contexts = [{"customer": c, "site_url": settings.SITE_URL, **(ctx or {})} for c, _, ctx in todo]
-    rows = [
-        EmailNotification(
-            customer_id=c.pk,
-            kind=kind,
-            dedupe_key=key,
-            to_email=c.email,
-            subject=" ".join(subject_template.render(context).split()),
-        )
-        for (c, key, _), context in zip(todo, contexts, strict=True)
-    ]
+    per_customer_subject = "customer" in subject_template.template.source
+    subjects: dict[int, str] = {}
+
+    def subject_for(context: dict, shared: dict | None) -> str:
+        if per_customer_subject or shared is None:
+            return " ".join(subject_template.render(context).split())
+        if id(shared) not in subjects:
+            subjects[id(shared)] = " ".join(subject_template.render(context).split())
+        return subjects[id(shared)]
+
+    site_url = settings.SITE_URL
+    now = timezone.now()
+    contexts = []
+    rows = []
+    for c, key, ctx in todo:
+        context = {"customer": c, "site_url": site_url, **(ctx or {})}
+        contexts.append(context)
+        rows.append((c.pk, kind, key, c.email, subject_for(context, ctx), now, ""))
     try:
         with transaction.atomic():
-            created = EmailNotification.objects.bulk_create(rows, batch_size=BULK_CHUNK)
+            ids = insert_rows(
+                EmailNotification,
+                ("customer_id", "kind", "dedupe_key", "to_email", "subject", "created_at", "error"),
+                rows,
+            )
     except IntegrityError:
         # Another sender recorded some of these meanwhile: settle them one by one.
-        return [
-            notification
+        return sum(
+            email_send_once(
+                customer=c.as_customer() if isinstance(c, Recipient) else c,
+                kind=kind,
+                dedupe_key=key,
+                context=ctx,
+            )
+            is not None
             for c, key, ctx in todo
-            if (notification := email_send_once(customer=c, kind=kind, dedupe_key=key, context=ctx))
-        ]
+        )
     deliveries = [
-        (notification.pk, notification.to_email, notification.subject, context)
-        for notification, context in zip(created, contexts, strict=True)
+        (pk, row[3], row[4], context) for pk, row, context in zip(ids, rows, contexts, strict=True)
     ]
     transaction.on_commit(lambda: _deliver_many(kind, deliveries))
-    return created
+    return len(ids)
 
 
 def _deliver_many(kind: str, deliveries: list[tuple[int, str, str, dict]]) -> None:
