@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, F
 from django.utils.html import format_html
 
+from billing.admin_import_export import CustomerImportExportMixin
 from billing.models import (
     Customer,
     EmailNotification,
@@ -145,7 +146,7 @@ class ProjectInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CustomerImportExportMixin, admin.ModelAdmin):
     list_display = [
         "external_id",
         "email",
