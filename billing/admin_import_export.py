@@ -61,6 +61,9 @@ class UploadedCsv(tablib.Dataset):
 class LegacyCsvFormat(base_formats.Format):
     """CSV passed on as bytes: no decoding here, the service judges the encoding."""
 
+    def __init__(self, encoding: str | None = None) -> None:
+        self.encoding = encoding  # unused: the service reads the bytes
+
     def get_title(self) -> str:
         return "csv"
 
@@ -77,7 +80,15 @@ class LegacyCsvFormat(base_formats.Format):
         return UploadedCsv(in_stream if isinstance(in_stream, bytes) else in_stream.encode())
 
 
-class LegacyImportResource(resources.Resource):
+class _NamedResource(resources.Resource):
+    """A resource that is not a ModelResource still needs the name the admin forms show."""
+
+    @classmethod
+    def get_display_name(cls) -> str:
+        return getattr(cls._meta, "name", None) or cls.__name__
+
+
+class LegacyImportResource(_NamedResource):
     """Runs the import service on an uploaded file; `file_kind` says which file it is."""
 
     file_kind = "customers"
@@ -170,7 +181,7 @@ class LegacyUsageImportResource(LegacyImportResource):
 # --- export ---------------------------------------------------------------------------------
 
 
-class CustomerExportResource(resources.Resource):
+class CustomerExportResource(_NamedResource):
     """Customers with plan, status, grandfathering state and this month's usage.
 
     The first columns are those of the import, so that an export can be imported back
@@ -229,7 +240,7 @@ class CustomerExportResource(resources.Resource):
         return int(customer.quota_used * 100 // quota) if quota else 0
 
 
-class MonthlyUsageExportResource(resources.Resource):
+class MonthlyUsageExportResource(_NamedResource):
     """One row per customer and month, in the import's columns plus the portal's own two."""
 
     user_id = Field(attribute="customer__external_id", column_name="user_id")
