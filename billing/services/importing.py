@@ -15,7 +15,8 @@ Rules that are not obvious from the files:
 * A customer that has already been moved to a session plan here (its plan changed here) is
   never moved back to a minute plan by an import; it is left as it is. A customer that the
   proxy provisioned on the free plan before the import does get its legacy plan.
-* Empty Stripe ids or `created_at` in the file never erase what is known here.
+* An empty e-mail, Stripe id or `created_at` in the file never erases what is known here (a
+  new customer needs an e-mail).
 * A month that this portal has metered sessions for is never overwritten by old figures.
 """
 
@@ -367,6 +368,8 @@ def _decide_customer(
         and plan is not None
         and plan.is_legacy
     )
+    if current is None and not row.email:
+        problem("email is empty (a new customer needs one)", "email")
     if not keep:
         for column, owner_of in owners.items():
             value = getattr(row, column)
@@ -442,7 +445,8 @@ def _decide_customer(
     before_state = customer_state(current)
     before = {name: getattr(current, name) for name in CUSTOMER_IMPORTED_FIELDS}
     old_plan = current.plan
-    current.email = row.email
+    if row.email:
+        current.email = row.email
     if row.stripe_customer_id:
         current.stripe_customer_id = row.stripe_customer_id
     if row.stripe_subscription_id:

@@ -204,18 +204,17 @@ class TestReimport:
         assert september.total_minutes == september.billable_minutes == Decimal("120.46")
         assert MonthlyUsage.objects.count() == 2
 
-    def test_empty_stripe_ids_and_created_at_never_erase_what_is_known(self, tmp_path):
+    def test_empty_email_stripe_ids_and_created_at_never_erase_what_is_known(self, tmp_path):
         run_import(
             write(
                 tmp_path, "a.csv", customers_csv("alice,a@example.com,pro,,cus_1,sub_1,2025-02-03")
             ),
             "--apply",
         )
-        run = run_import(
-            write(tmp_path, "b.csv", customers_csv("alice,a@example.com,pro,,,,")), "--apply"
-        )
+        run = run_import(write(tmp_path, "b.csv", customers_csv("alice,,pro,,,,")), "--apply")
         assert "0 updated, 1 unchanged" in run.out
         alice = Customer.objects.get(external_id="alice")
+        assert alice.email == "a@example.com"
         assert (alice.stripe_customer_id, alice.stripe_subscription_id) == ("cus_1", "sub_1")
         assert alice.created_at == datetime(2025, 2, 3, tzinfo=UTC)
 
