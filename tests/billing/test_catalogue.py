@@ -4,7 +4,8 @@ from billing.catalogue import catalogue_seed
 from billing.models import Plan
 
 EXPECTED = {
-    # code: (unit, sessions, minutes, price, rpm, concurrent, projects, badge, support, sla, maps to)
+    # code: (unit, sessions, minutes, price, rpm, concurrent, projects, badge, support, sla,
+    #        maps to)
     "free": ("sessions", 100, 200, 0, 100, 1, 1, True, "community", "", None),
     "starter": ("sessions", 5000, 10000, 2900, 1000, 10, 3, False, "email-48h", "", None),
     "growth": ("sessions", 20000, 40000, 9900, 10000, 50, 10, False, "email-24h", "99.9%", None),

@@ -38,7 +38,7 @@ class TestCustomerSetPlan:
 
     def test_unknown_plan_names_the_known_ones(self, customer_on):
         customer_on("free", external_id="alice")
-        with pytest.raises(CommandError, match="Unknown plan 'gold'.*growth"):
+        with pytest.raises(CommandError, match=r"Unknown plan 'gold'.*growth"):
             run("customer_set_plan", "alice", "gold", "--reason", "x")
 
     def test_unknown_customer(self):

@@ -1,3 +1,5 @@
+from io import StringIO
+
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -10,7 +12,7 @@ from usage.selectors import usage_summary
 @pytest.mark.django_db
 @time_machine.travel("2026-11-20T12:00:00Z", tick=False)
 def test_seed_demo_covers_every_plan_and_is_idempotent(settings):
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", stdout=StringIO())
     counts = (Customer.objects.count(), Session.objects.count(), PlanChange.objects.count())
     assert set(Customer.objects.values_list("plan__code", flat=True)) == set(
         Plan.objects.values_list("code", flat=True)
@@ -38,5 +40,5 @@ def test_seed_demo_covers_every_plan_and_is_idempotent(settings):
             == Session.objects.filter(customer=row.customer, period=row.period).count()
         )
 
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", stdout=StringIO())
     assert (Customer.objects.count(), Session.objects.count(), PlanChange.objects.count()) == counts
