@@ -15,7 +15,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from billing.errors import (
@@ -231,41 +230,62 @@ class SessionEnd:
     changed: bool
 
 
+_END_SESSION_SQL = """
+    UPDATE usage_session SET status = %s, minutes = %s, ended_at = %s
+    WHERE session_id = %s AND status = 'active'
+    RETURNING customer_id, period
+"""
+_COUNT_END_SQL = """
+    UPDATE usage_monthlyusage SET
+        successful_sessions = successful_sessions + %s,
+        failed_sessions = failed_sessions + %s,
+        total_minutes = total_minutes + %s,
+        billable_minutes = billable_minutes + %s,
+        updated_at = %s
+    WHERE customer_id = %s AND period = %s
+"""
+
+
 def session_end(
     *, session_id: str, status: str, minutes: Decimal, now: datetime | None = None
 ) -> SessionEnd:
-    """Record a session's end once; a repeat changes nothing. A failed session frees its unit."""
+    """Record a session's end once; a repeat changes nothing. A failed session frees its unit.
+
+    The UPDATE only matches an active session, so of two simultaneous ends exactly one wins.
+    """
     now = now or timezone.now()
     if status not in (SessionStatus.SUCCEEDED, SessionStatus.FAILED):
         raise ValueError(f"status must be succeeded or failed, not {status!r}")
-    with transaction.atomic():
-        session = (
-            Session.objects.select_for_update(of=("self",))
-            .select_related("customer", "project")
-            .filter(session_id=session_id)
-            .first()
-        )
-        if session is None:
-            raise NotFound(f"No session {session_id!r}.")
-        if session.status != SessionStatus.ACTIVE:
-            return SessionEnd(session, changed=False)
-        succeeded = status == SessionStatus.SUCCEEDED
-        session.status = status
-        session.minutes = minutes
-        session.ended_at = now
-        session.save(update_fields=["status", "minutes", "ended_at"])
-        MonthlyUsage.objects.filter(customer_id=session.customer_id, period=session.period).update(
-            successful_sessions=F("successful_sessions") + int(succeeded),
-            failed_sessions=F("failed_sessions") + int(not succeeded),
-            total_minutes=F("total_minutes") + minutes,
-            billable_minutes=F("billable_minutes") + (minutes if succeeded else 0),
-            updated_at=now,
-        )
-    logger.info(
-        "session ended",
-        extra={"session_id": session_id, "status": status, "minutes": str(minutes)},
+    succeeded = status == SessionStatus.SUCCEEDED
+    minutes_param = connection.ops.adapt_decimalfield_value(minutes, 10, 2)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_END_SESSION_SQL, [status, minutes_param, param_datetime(now), session_id])
+        ended = cursor.fetchone()
+        if ended is not None:
+            customer_id, period = ended
+            cursor.execute(
+                _COUNT_END_SQL,
+                [
+                    int(succeeded),
+                    int(not succeeded),
+                    minutes_param,
+                    minutes_param if succeeded else 0,
+                    param_datetime(now),
+                    customer_id,
+                    period,
+                ],
+            )
+    session = (
+        Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
     )
-    return SessionEnd(session, changed=True)
+    if session is None:
+        raise NotFound(f"No session {session_id!r}.")
+    if ended is not None:
+        logger.info(
+            "session ended",
+            extra={"session_id": session_id, "status": status, "minutes": str(minutes)},
+        )
+    return SessionEnd(session, changed=ended is not None)
 
 
 @transaction.atomic
