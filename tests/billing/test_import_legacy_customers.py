@@ -3,8 +3,10 @@
 import csv
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from billing.models import ChangeSource, Customer, PlanChange
@@ -108,6 +110,23 @@ class TestSamples:
         assert "Plan history: 0 changes recorded" in run.out
         assert (Customer.objects.count(), PlanChange.objects.count()) == before
         assert dict(MonthlyUsage.objects.values_list("pk", "updated_at")) == stamps
+
+    def test_seed_demo_imports_the_samples_idempotently(self, monkeypatch):
+        from billing.management.commands import seed_demo
+
+        monkeypatch.setattr(seed_demo, "DEMO_CUSTOMERS", [])  # only the samples, quickly
+        out = StringIO()
+        call_command("seed_demo", stdout=out)
+        assert (
+            "Legacy customers from samples/: 38 created, 0 updated, 0 unchanged; "
+            "their monthly usage: 109 created, 0 updated, 0 unchanged." in out.getvalue()
+        )
+        call_command("seed_demo", stdout=out)
+        assert (
+            "Legacy customers from samples/: 0 created, 0 updated, 38 unchanged; "
+            "their monthly usage: 0 created, 0 updated, 109 unchanged." in out.getvalue()
+        )
+        assert Customer.objects.filter(plan__is_legacy=True).count() == 38
 
     def test_samples_import_used_by_seed_demo_is_idempotent(self):
         first = legacy_samples_import(actor="seed_demo")
