@@ -58,6 +58,9 @@ STRIPE_ID_PATTERNS = {
     "stripe_subscription_id": re.compile(r"sub_[A-Za-z0-9]{1,250}"),
 }
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+_WHOLE = re.compile(r"\+?\d+")
+_UNIX_TIME = re.compile(r"\d{9,13}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
@@ -164,7 +167,7 @@ def csv_table_read(
     try:
         for record in reader:
             line, previous_line = previous_line + 1, reader.line_num
-            if not any(value.strip() for value in record):
+            if not record or not "".join(record).strip():
                 continue
             if header is None:
                 header, header_line = [name.strip() for name in record], line
@@ -188,9 +191,7 @@ def csv_table_read(
                     )
                 )
                 continue
-            table.rows.append(
-                (line, {name: value.strip() for name, value in zip(header, record, strict=True)})
-            )
+            table.rows.append((line, dict(zip(header, map(str.strip, record), strict=True))))
     except csv.Error as exc:
         return fail(reader.line_num, f"unreadable CSV ({exc}): check the quoting on this line")
     if header is None:
@@ -259,11 +260,10 @@ def _number(value: str, column: str) -> Decimal:
     return number
 
 
-def _count(values: dict[str, str], column: str) -> int:
-    value = values[column]
+def _count(value: str, column: str) -> int:
     if not value:
         raise _Bad(f"{column} is empty (write 0 for none)")
-    if re.fullmatch(r"\+?\d+", value) is None:
+    if _WHOLE.fullmatch(value) is None:
         _number(value, column)
         raise _Bad(f"{column} must be a whole number, not {value}")
     number = int(value)
@@ -272,8 +272,11 @@ def _count(values: dict[str, str], column: str) -> int:
     return number
 
 
-def _minutes(values: dict[str, str], column: str) -> Decimal:
-    value = values[column]
+def _optional_count(value: str, column: str) -> int | None:
+    return _count(value, column) if value else None
+
+
+def _minutes(value: str, column: str) -> Decimal:
     if not value:
         raise _Bad(f"{column} is empty (write 0 for none)")
     # Minutes are kept to the hundredth; the old system stored floating-point minutes.
@@ -283,7 +286,11 @@ def _minutes(values: dict[str, str], column: str) -> Decimal:
     return minutes
 
 
-def _month(value: str, *, current: date) -> date:
+def _optional_minutes(value: str, column: str) -> Decimal | None:
+    return _minutes(value, column) if value else None
+
+
+def _month(value: str, current: date) -> date:
     match = _MONTH.fullmatch(value)
     if match is None:
         raise _Bad(f"month must be written YYYY-MM (e.g. 2025-09), not {_shown(value)}")
@@ -298,10 +305,10 @@ def _month(value: str, *, current: date) -> date:
     return period
 
 
-def _created_at(value: str, *, now: datetime) -> datetime | None:
+def _created_at(value: str, now: datetime) -> datetime | None:
     if not value:
         return None
-    if re.fullmatch(r"\d{9,13}", value):
+    if _UNIX_TIME.fullmatch(value):
         # Unix time, as SQLite/D1 often stores it: seconds, or milliseconds (13 digits).
         moment = datetime.fromtimestamp(int(value) / (1000 if len(value) == 13 else 1), UTC)
     else:
@@ -321,19 +328,17 @@ def _created_at(value: str, *, now: datetime) -> datetime | None:
     return moment
 
 
-def _user_id(values: dict[str, str]) -> str:
-    user_id = values["user_id"]
+def _user_id(user_id: str) -> str:
     if not user_id:
         raise _Bad("user_id is empty")
     if len(user_id) > 255:
         raise _Bad(f"user_id is longer than 255 characters: {_shown(user_id)}")
-    if any(ord(char) < 32 or ord(char) == 127 for char in user_id):
+    if _CONTROL.search(user_id):
         raise _Bad(f"user_id contains control characters: {_shown(user_id)}")
     return user_id
 
 
-def _email(values: dict[str, str]) -> str:
-    email = values["email"]
+def _email(email: str) -> str:
     if not email:
         return ""  # required for a new customer: the import service checks that
     if len(email) > 254:
@@ -345,19 +350,17 @@ def _email(values: dict[str, str]) -> str:
     return email
 
 
-def _stripe_id(values: dict[str, str], column: str) -> str:
-    value = values[column]
+def _stripe_id(value: str, column: str) -> str:
     if value and STRIPE_ID_PATTERNS[column].fullmatch(value) is None:
         prefix = STRIPE_ID_PATTERNS[column].pattern[:4]
         raise _Bad(f"{column} {_shown(value)} is not a Stripe id ({prefix}…)")
     return value
 
 
-def _price(values: dict[str, str]) -> int | None:
-    value = values["price_cents"]
+def _price(value: str) -> int | None:
     if not value:
         return None
-    if re.fullmatch(r"\+?\d+", value) is None:
+    if _WHOLE.fullmatch(value) is None:
         _number(value, "price_cents")
         raise _Bad(f"price_cents must be whole cents (900 for $9.00), not {value}")
     if int(value) > MAX_COUNT:
@@ -365,23 +368,32 @@ def _price(values: dict[str, str]) -> int | None:
     return int(value)
 
 
-def _plan(values: dict[str, str]) -> str:
-    plan = values["plan"].lower()
+def _plan(value: str) -> str:
+    plan = value.lower()
     if not plan:
         raise _Bad(f"plan is empty (old plans: {', '.join(OLD_PLAN_CODES)})")
     return plan
 
 
-def _checked(table: CsvTable, line: int, checks) -> dict | None:
-    """Run each (name, check) and keep every reason; None if any check failed."""
-    results, ok = {}, True
-    for name, check in checks:
+class _RowCheck:
+    """Checks the columns of one row, keeping every reason it is bad on the table."""
+
+    __slots__ = ("bad", "line", "table")
+
+    def __init__(self, table: CsvTable, line: int) -> None:
+        self.table, self.line, self.bad = table, line, False
+
+    def __call__(self, column: str, check, *args):
         try:
-            results[name] = check()
+            return check(*args)
         except _Bad as exc:
-            table.issues.append(ImportIssue(table.file, line, str(exc), column=name))
-            ok = False
-    return results if ok else None
+            self.table.issues.append(ImportIssue(self.table.file, self.line, str(exc), column))
+            self.bad = True
+            return None
+
+    def reject(self, reason: str, column: str = "") -> None:
+        self.table.issues.append(ImportIssue(self.table.file, self.line, reason, column))
+        self.bad = True
 
 
 def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
@@ -392,24 +404,21 @@ def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
     rows: list[CustomerRow] = []
     first_line: dict[tuple[str, str], tuple[int, str]] = {}
     for line, values in table.rows:
-        plan_code_given = values.get("plan_code", "")
-        checked = _checked(
-            table,
-            line,
-            [
-                ("user_id", lambda v=values: _user_id(v)),
-                ("email", lambda v=values: _email(v)),
-                ("plan", lambda v=values: _plan(v)),
-                ("price_cents", lambda v=values: _price(v)),
-                ("stripe_customer_id", lambda v=values: _stripe_id(v, "stripe_customer_id")),
-                (
-                    "stripe_subscription_id",
-                    lambda v=values: _stripe_id(v, "stripe_subscription_id"),
-                ),
-                ("created_at", lambda v=values: _created_at(v["created_at"], now=now)),
-            ],
+        check = _RowCheck(table, line)
+        user_id = check("user_id", _user_id, values["user_id"])
+        email = check("email", _email, values["email"])
+        plan = check("plan", _plan, values["plan"])
+        price = check("price_cents", _price, values["price_cents"])
+        customer_id = check(
+            "stripe_customer_id", _stripe_id, values["stripe_customer_id"], "stripe_customer_id"
         )
-        duplicate = False
+        subscription_id = check(
+            "stripe_subscription_id",
+            _stripe_id,
+            values["stripe_subscription_id"],
+            "stripe_subscription_id",
+        )
+        created_at = check("created_at", _created_at, values["created_at"], now)
         for column in ("user_id", "stripe_customer_id", "stripe_subscription_id"):
             value = values[column]
             if not value:
@@ -418,29 +427,27 @@ def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
             if earlier[0] == line:
                 continue
             if column == "user_id":
-                reason = f"user_id {_shown(value)} is already on line {earlier[0]}"
-            elif earlier[1] == values["user_id"]:
-                continue
-            else:
-                reason = (
+                check.reject(f"user_id {_shown(value)} is already on line {earlier[0]}", column)
+            elif earlier[1] != values["user_id"]:
+                check.reject(
                     f"{column} {value} is also on line {earlier[0]} (user {_shown(earlier[1])}): "
-                    "a Stripe id belongs to one customer"
+                    "a Stripe id belongs to one customer",
+                    column,
                 )
-            table.issues.append(ImportIssue(table.file, line, reason, column=column))
-            duplicate = True
-        if checked is None or duplicate:
+        if check.bad:
             continue
+        plan_code_given = values.get("plan_code", "")
         rows.append(
             CustomerRow(
                 line=line,
-                user_id=checked["user_id"],
-                email=checked["email"],
-                plan=checked["plan"],
-                plan_code=plan_code_given or OLD_PLAN_CODES.get(checked["plan"]),
-                price_cents=checked["price_cents"],
-                stripe_customer_id=checked["stripe_customer_id"],
-                stripe_subscription_id=checked["stripe_subscription_id"],
-                created_at=checked["created_at"],
+                user_id=user_id,
+                email=email,
+                plan=plan,
+                plan_code=plan_code_given or OLD_PLAN_CODES.get(plan),
+                price_cents=price,
+                stripe_customer_id=customer_id,
+                stripe_subscription_id=subscription_id,
+                created_at=created_at,
                 explicit_plan_code=bool(plan_code_given),
             )
         )
@@ -457,62 +464,52 @@ def usage_rows_check(table: CsvTable, *, current_month: date) -> list[UsageRow]:
     rows: list[UsageRow] = []
     first_line: dict[tuple[str, date], int] = {}
     for line, values in table.rows:
-        checked = _checked(
-            table,
-            line,
-            [
-                ("user_id", lambda v=values: _user_id(v)),
-                ("month", lambda v=values: _month(v["month"], current=current_month)),
-                ("total_minutes_used", lambda v=values: _minutes(v, "total_minutes_used")),
-                ("total_sessions", lambda v=values: _count(v, "total_sessions")),
-                ("successful_sessions", lambda v=values: _count(v, "successful_sessions")),
-                (
-                    "failed_sessions",
-                    lambda v=values: (
-                        _count(v, "failed_sessions") if v.get("failed_sessions") else None
-                    ),
-                ),
-                (
-                    "billable_minutes",
-                    lambda v=values: (
-                        _minutes(v, "billable_minutes") if v.get("billable_minutes") else None
-                    ),
-                ),
-            ],
+        check = _RowCheck(table, line)
+        user_id = check("user_id", _user_id, values["user_id"])
+        period = check("month", _month, values["month"], current_month)
+        minutes = check(
+            "total_minutes_used", _minutes, values["total_minutes_used"], "total_minutes_used"
         )
-        if checked is None:
+        total = check("total_sessions", _count, values["total_sessions"], "total_sessions")
+        successful = check(
+            "successful_sessions", _count, values["successful_sessions"], "successful_sessions"
+        )
+        failed = check(
+            "failed_sessions", _optional_count, values.get("failed_sessions"), "failed_sessions"
+        )
+        billable = check(
+            "billable_minutes",
+            _optional_minutes,
+            values.get("billable_minutes"),
+            "billable_minutes",
+        )
+        if check.bad:
             continue
-        total, successful = checked["total_sessions"], checked["successful_sessions"]
-        failed = checked["failed_sessions"]
-        minutes, billable = checked["total_minutes_used"], checked["billable_minutes"]
-        reasons = []
         if successful > total:
-            reasons.append(
+            check.reject(
                 f"successful_sessions ({successful}) is more than total_sessions ({total})"
             )
         elif failed is not None and failed > total - successful:
-            reasons.append(
+            check.reject(
                 f"failed_sessions ({failed}) is more than total_sessions minus "
                 f"successful_sessions ({total - successful})"
             )
         if billable is not None and billable > minutes:
-            reasons.append(
+            check.reject(
                 f"billable_minutes ({billable}) is more than total_minutes_used ({minutes})"
             )
-        key = (checked["user_id"], checked["month"])
-        earlier = first_line.setdefault(key, line)
+        earlier = first_line.setdefault((user_id, period), line)
         if earlier != line:
-            reasons.append(
-                f"user_id {_shown(key[0])} already has a row for {key[1]:%Y-%m} on line {earlier}"
+            check.reject(
+                f"user_id {_shown(user_id)} already has a row for {period:%Y-%m} on line {earlier}"
             )
-        if reasons:
-            table.issues.extend(ImportIssue(table.file, line, reason) for reason in reasons)
+        if check.bad:
             continue
         rows.append(
             UsageRow(
                 line=line,
-                user_id=checked["user_id"],
-                period=checked["month"],
+                user_id=user_id,
+                period=period,
                 total_sessions=total,
                 successful_sessions=successful,
                 failed_sessions=total - successful if failed is None else failed,

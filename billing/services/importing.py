@@ -23,16 +23,16 @@ Rules that are not obvious from the files:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from billing import bulk
 from billing.errors import InvalidInput
 from billing.legacy_csv import (
     CUSTOMER_COLUMNS,
@@ -51,6 +51,7 @@ from billing.legacy_csv import (
 )
 from billing.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from billing.periods import period_of
+from billing.rawsql import param_date
 from billing.services.customers import customer_state
 from usage.models import MonthlyUsage, Session
 
@@ -59,7 +60,6 @@ logger = logging.getLogger(__name__)
 SAMPLES_DIR = Path(settings.BASE_DIR) / "samples"
 SAMPLE_CUSTOMERS = SAMPLES_DIR / "legacy_customers.csv"
 SAMPLE_USAGE = SAMPLES_DIR / "legacy_usage.csv"
-WRITE_BATCH = 2000
 USAGE_FIELDS = (
     "total_sessions",
     "successful_sessions",
@@ -67,7 +67,7 @@ USAGE_FIELDS = (
     "total_minutes",
     "billable_minutes",
 )
-# What an import may change on an existing customer (with `updated_at`).
+# What an import may change on an existing customer (with `updated_at`), and its columns.
 CUSTOMER_IMPORTED_FIELDS = (
     "email",
     "plan",
@@ -76,6 +76,15 @@ CUSTOMER_IMPORTED_FIELDS = (
     "created_at",
     "grandfathered_until",
     "grandfather_plan",
+)
+UPDATED_CUSTOMER_COLUMNS = (
+    "email",
+    "plan_id",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "created_at",
+    "grandfathered_until",
+    "grandfather_plan_id",
 )
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
@@ -148,16 +157,41 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+CUSTOMER_ATTNAMES = tuple(field.attname for field in Customer._meta.concrete_fields)
+
+
+class _Customer:
+    """A customer row as the import reads and writes it, without the cost of a model instance
+    per row; `customer_state()` reads it like a Customer."""
+
+    __slots__ = (*CUSTOMER_ATTNAMES, "plan", "grandfather_plan")
+
+    def __init__(self, values: dict, *, plans_by_id: dict[int, Plan]) -> None:
+        for name in CUSTOMER_ATTNAMES:
+            setattr(self, name, values.get(name))
+        self.plan = plans_by_id[self.plan_id]
+        self.grandfather_plan = plans_by_id.get(self.grandfather_plan_id)
+
+    def move_to(self, plan: Plan) -> None:
+        """As customer_change_plan does: another plan ends grandfathering."""
+        self.plan, self.plan_id = plan, plan.pk
+        self.grandfathered_until = None
+        self.grandfather_plan, self.grandfather_plan_id = None, None
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in CUSTOMER_ATTNAMES}
+
+
 @dataclass
 class _Work:
     """Everything decided before writing."""
 
     report: ImportReport
-    to_create: list[Customer] = field(default_factory=list)
-    to_update: list[Customer] = field(default_factory=list)
+    to_create: list[_Customer] = field(default_factory=list)
+    to_update: list[_Customer] = field(default_factory=list)
     # (customer, PlanChange fields); a created customer gets its id when it is inserted.
-    plan_changes: list[tuple[Customer, dict]] = field(default_factory=list)
-    usage: list[tuple[Customer, UsageRow]] = field(default_factory=list)
+    plan_changes: list[tuple[_Customer, dict]] = field(default_factory=list)
+    usage: list[tuple[_Customer, UsageRow]] = field(default_factory=list)
     customers_file: str = ""
 
 
@@ -185,7 +219,7 @@ def legacy_customers_import(
     usage_rows: list[UsageRow] = []
     users_in_customers_file: set[str] = set()
     if customers is not None:
-        progress(f"reading {customers.name}", 0, 1)
+        progress(f"reading {customers.name}", 0, 0)
         table = csv_table_read(
             customers.data,
             file_name=customers.name,
@@ -197,7 +231,7 @@ def legacy_customers_import(
         issues += table.issues
         warnings += _ignored_columns(table)
     if usage is not None:
-        progress(f"reading {usage.name}", 0, 1)
+        progress(f"reading {usage.name}", 0, 0)
         table = csv_table_read(
             usage.data, file_name=usage.name, columns=USAGE_COLUMNS, optional=USAGE_OPTIONAL_COLUMNS
         )
@@ -268,24 +302,26 @@ def _decide(
     work = _Work(report=ImportReport(applied=False), customers_file=customers_file)
     issues = list(issues)
     plans = {plan.code: plan for plan in Plan.objects.all()}
+    plans_by_id = {plan.pk: plan for plan in plans.values()}
     user_ids = {row.user_id for row in customer_rows} | {row.user_id for row in usage_rows}
-    progress("checking against the database", 0, 1)
-    existing = _customers_by_external_id(user_ids, lock=lock)
+    progress("checking against the database", 0, 0)
+    existing = _customers_by_external_id(user_ids, plans_by_id=plans_by_id, lock=lock)
     moved_here = _customers_whose_plan_changed_here(
-        [customer.pk for customer in existing.values() if not customer.plan.is_legacy]
+        [customer.id for customer in existing.values() if not customer.plan.is_legacy]
     )
     owners = {
         column: _stripe_id_owners(column, {getattr(row, column) for row in customer_rows})
         for column in ("stripe_customer_id", "stripe_subscription_id")
     }
     reason = f"Imported from the old minute-based system ({customers_file})"
-    customers_by_user: dict[str, Customer] = {}
+    customers_by_user: dict[str, _Customer] = {}
     for row in customer_rows:
         customer = _decide_customer(
             row,
             work=work,
             issues=issues,
             plans=plans,
+            plans_by_id=plans_by_id,
             current=existing.get(row.user_id),
             moved_here=moved_here,
             owners=owners,
@@ -297,9 +333,9 @@ def _decide(
             customers_by_user[row.user_id] = customer
 
     periods = {row.period for row in usage_rows}
-    existing_for_usage = list(existing.values())
-    stored_usage = _usage_by_customer_and_period(existing_for_usage, periods, lock=lock)
-    metered = _metered_months(existing_for_usage, periods)
+    known_ids = [customer.id for customer in existing.values()]
+    stored_usage = _usage_by_customer_and_period(known_ids, periods, lock=lock)
+    metered = _metered_months(known_ids, periods)
     for row in usage_rows:
         customer = customers_by_user.get(row.user_id) or existing.get(row.user_id)
         if customer is None:
@@ -317,8 +353,8 @@ def _decide(
         _decide_usage(
             row,
             customer=customer,
-            stored=stored_usage.get((customer.pk, row.period)),
-            metered=(customer.pk, row.period) in metered,
+            stored=stored_usage.get((customer.id, row.period)),
+            metered=(customer.id, row.period) in metered,
             work=work,
             issues=issues,
             usage_file=usage_file,
@@ -335,13 +371,14 @@ def _decide_customer(
     work: _Work,
     issues: list[ImportIssue],
     plans: dict[str, Plan],
-    current: Customer | None,
+    plans_by_id: dict[int, Plan],
+    current: _Customer | None,
     moved_here: set[int],
     owners: dict[str, dict[str, str]],
     actor: str,
     reason: str,
     now: datetime,
-) -> Customer | None:
+) -> _Customer | None:
     file, report = work.customers_file, work.report
     problems = len(issues)
 
@@ -364,7 +401,7 @@ def _decide_customer(
     keep = (
         current is not None
         and not current.plan.is_legacy
-        and current.pk in moved_here
+        and current.id in moved_here
         and plan is not None
         and plan.is_legacy
     )
@@ -395,16 +432,19 @@ def _decide_customer(
         return current
 
     if current is None:
-        customer = Customer(
-            external_id=row.user_id,
-            email=row.email,
-            plan=plan,
-            status=CustomerStatus.ACTIVE,
-            stripe_customer_id=row.stripe_customer_id,
-            stripe_subscription_id=row.stripe_subscription_id,
-            migration_exempt=False,
-            created_at=row.created_at or now,
-            updated_at=now,
+        customer = _Customer(
+            {
+                "external_id": row.user_id,
+                "email": row.email,
+                "plan_id": plan.pk,
+                "status": CustomerStatus.ACTIVE.value,
+                "stripe_customer_id": row.stripe_customer_id,
+                "stripe_subscription_id": row.stripe_subscription_id,
+                "migration_exempt": False,
+                "created_at": row.created_at or now,
+                "updated_at": now,
+            },
+            plans_by_id=plans_by_id,
         )
         work.to_create.append(customer)
         work.plan_changes.append(
@@ -417,6 +457,7 @@ def _decide_customer(
                     after=customer_state(customer),
                     actor=actor,
                     reason=reason,
+                    now=now,
                 ),
             )
         )
@@ -454,10 +495,7 @@ def _decide_customer(
     if row.created_at:
         current.created_at = row.created_at
     if plan.pk != old_plan.pk:
-        # As customer_change_plan does: a plan change ends grandfathering.
-        current.plan = plan
-        current.grandfathered_until = None
-        current.grandfather_plan = None
+        current.move_to(plan)
     changes = tuple(
         (name, _shown(before[name]), _shown(getattr(current, name)))
         for name in CUSTOMER_IMPORTED_FIELDS
@@ -481,6 +519,7 @@ def _decide_customer(
                     after=after_state,
                     actor=actor,
                     reason=reason,
+                    now=now,
                 ),
             )
         )
@@ -524,8 +563,8 @@ def _plan_for_row(row: CustomerRow, *, plans: dict[str, Plan], problem) -> Plan 
 def _decide_usage(
     row: UsageRow,
     *,
-    customer: Customer,
-    stored: MonthlyUsage | None,
+    customer: _Customer,
+    stored: dict | None,
     metered: bool,
     work: _Work,
     issues: list[ImportIssue],
@@ -546,9 +585,9 @@ def _decide_usage(
         )
         return
     changes = tuple(
-        (name, str(getattr(stored, name)), str(getattr(row, name)))
+        (name, str(stored[name]), str(getattr(row, name)))
         for name in USAGE_FIELDS
-        if getattr(stored, name) != getattr(row, name)
+        if stored[name] != getattr(row, name)
     )
     if not changes:
         work.report.usage.add(UNCHANGED)
@@ -560,7 +599,7 @@ def _decide_usage(
                 usage_file,
                 row.line,
                 f"{row.period:%Y-%m} of {row.user_id!r} holds sessions metered by this portal "
-                f"({stored.total_sessions} sessions): old figures would overwrite them; "
+                f"({stored['total_sessions']} sessions): old figures would overwrite them; "
                 "remove this row",
             )
         )
@@ -571,21 +610,29 @@ def _decide_usage(
 
 
 def _plan_change_fields(
-    *, from_plan: Plan | None, to_plan: Plan, before: dict, after: dict, actor: str, reason: str
+    *,
+    from_plan: Plan | None,
+    to_plan: Plan,
+    before: dict,
+    after: dict,
+    actor: str,
+    reason: str,
+    now: datetime,
 ) -> dict:
-    """The fields customer_change_plan writes, for a bulk insert."""
+    """The fields customer_change_plan writes (PlanChange.objects.create), for a bulk insert."""
     return {
-        "from_plan": from_plan,
-        "to_plan": to_plan,
+        "from_plan_id": from_plan.pk if from_plan else None,
+        "to_plan_id": to_plan.pk,
         "from_price_cents": from_plan.price_cents if from_plan else None,
         "to_price_cents": to_plan.price_cents,
-        "source": ChangeSource.IMPORT,
+        "source": ChangeSource.IMPORT.value,
         "actor": actor,
         "reason": reason,
-        "batch": None,
+        "batch_id": None,
         "stripe_event_id": "",
         "state_before": before,
         "state_after": after,
+        "created_at": now,
     }
 
 
@@ -609,74 +656,77 @@ def _no_progress(phase: str, done: int, total: int) -> None:
     return None
 
 
-# --- reading in chunks (SQLite allows 999 parameters per statement) ---------------------------
+# --- reading what is stored -------------------------------------------------------------------
 
 
-def _chunks(items: Iterable, size: int | None = None) -> Iterable[list]:
-    size = size or (900 if connection.vendor == "sqlite" else 5000)
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
-def _customers_by_external_id(user_ids: set[str], *, lock: bool) -> dict[str, Customer]:
-    found: dict[str, Customer] = {}
-    for chunk in _chunks(sorted(user_ids)):
-        queryset = Customer.objects.select_related("plan", "grandfather_plan").filter(
-            external_id__in=chunk
+def _customers_by_external_id(
+    user_ids: set[str], *, plans_by_id: dict[int, Plan], lock: bool
+) -> dict[str, _Customer]:
+    # Locked: a session start of these customers waits (session_start locks the customer).
+    rows = bulk.select_in(
+        Customer, CUSTOMER_ATTNAMES, key="external_id", values=sorted(user_ids), lock=lock
+    )
+    found = {}
+    for row in rows:
+        customer = _Customer(
+            dict(zip(CUSTOMER_ATTNAMES, row, strict=True)), plans_by_id=plans_by_id
         )
-        if lock:
-            # Sessions of these customers wait (session_start locks the customer first).
-            queryset = queryset.select_for_update(of=("self",)).order_by("pk")
-        found.update((customer.external_id, customer) for customer in queryset)
+        found[customer.external_id] = customer
     return found
 
 
 def _customers_whose_plan_changed_here(customer_ids: list[int]) -> set[int]:
-    changed: set[int] = set()
-    for chunk in _chunks(customer_ids):
-        changed.update(
-            PlanChange.objects.filter(customer_id__in=chunk, from_plan__isnull=False)
-            .values_list("customer_id", flat=True)
-            .distinct()
-        )
-    return changed
+    rows = bulk.select_in(
+        PlanChange,
+        ["customer_id"],
+        key="customer_id",
+        values=customer_ids,
+        where=f"{connection.ops.quote_name('from_plan_id')} IS NOT NULL",
+        distinct=True,
+    )
+    return {customer_id for (customer_id,) in rows}
 
 
 def _stripe_id_owners(column: str, values: set[str]) -> dict[str, str]:
-    owners: dict[str, str] = {}
-    for chunk in _chunks(sorted(value for value in values if value)):
-        owners.update(
-            Customer.objects.filter(**{f"{column}__in": chunk}).values_list(column, "external_id")
-        )
-    return owners
+    rows = bulk.select_in(
+        Customer, [column, "external_id"], key=column, values=sorted(v for v in values if v)
+    )
+    return dict(rows)
+
+
+def _in_months(periods: set[date]) -> tuple[str, list]:
+    column = connection.ops.quote_name("period")
+    return f"{column} BETWEEN %s AND %s", [param_date(min(periods)), param_date(max(periods))]
 
 
 def _usage_by_customer_and_period(
-    customers: list[Customer], periods: set[date], *, lock: bool
-) -> dict[tuple[int, date], MonthlyUsage]:
-    if not periods:
+    customer_ids: list[int], periods: set[date], *, lock: bool
+) -> dict[tuple[int, date], dict]:
+    if not periods or not customer_ids:
         return {}
-    found: dict[tuple[int, date], MonthlyUsage] = {}
-    for chunk in _chunks([customer.pk for customer in customers]):
-        queryset = MonthlyUsage.objects.filter(customer_id__in=chunk, period__in=periods)
-        if lock:
-            queryset = queryset.select_for_update().order_by("pk")
-        found.update(((usage.customer_id, usage.period), usage) for usage in queryset)
-    return found
+    where, params = _in_months(periods)
+    names = ["customer_id", "period", *USAGE_FIELDS]
+    rows = bulk.select_in(
+        MonthlyUsage, names, key="customer_id", values=customer_ids, where=where, params=params,
+        lock=lock,
+    )  # fmt: skip
+    return {(row[0], row[1]): dict(zip(names, row, strict=True)) for row in rows}
 
 
-def _metered_months(customers: list[Customer], periods: set[date]) -> set[tuple[int, date]]:
-    if not periods:
+def _metered_months(customer_ids: list[int], periods: set[date]) -> set[tuple[int, date]]:
+    if not periods or not customer_ids:
         return set()
-    metered: set[tuple[int, date]] = set()
-    for chunk in _chunks([customer.pk for customer in customers]):
-        metered.update(
-            Session.objects.filter(customer_id__in=chunk, period__in=periods)
-            .values_list("customer_id", "period")
-            .distinct()
-        )
-    return metered
+    where, params = _in_months(periods)
+    rows = bulk.select_in(
+        Session,
+        ["customer_id", "period"],
+        key="customer_id",
+        values=customer_ids,
+        where=where,
+        params=params,
+        distinct=True,
+    )
+    return set(rows)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -686,22 +736,21 @@ def _write(work: _Work, *, now: datetime, progress: Progress) -> None:
     total = len(work.to_create) + len(work.to_update) + len(work.plan_changes) + len(work.usage)
     done = 0
 
-    def step(phase: str, count: int) -> None:
-        nonlocal done
-        done += count
-        progress(phase, done, total)
+    def counter(phase: str) -> Callable[[int], None]:
+        def step(count: int) -> None:
+            nonlocal done
+            done += count
+            progress(phase, done, total)
 
-    customer_fields = [
-        field
-        for field in Customer._meta.concrete_fields
-        if not field.primary_key  # the id comes from the sequence
-    ]
+        return step
+
+    names, customer_row = bulk.row_factory(Customer)
     try:
-        _insert_rows(
+        bulk.insert(
             Customer,
-            work.to_create,
-            customer_fields,
-            on_batch=lambda n: step("writing customers", n),
+            names,
+            [customer_row(customer.values()) for customer in work.to_create],
+            on_batch=counter("writing customers"),
         )
     except IntegrityError:
         raise ImportRejected(
@@ -714,89 +763,52 @@ def _write(work: _Work, *, now: datetime, progress: Progress) -> None:
                 )
             ]
         ) from None
-    _insert_rows(
+    bulk.insert(
         Customer,
-        work.to_update,
-        customer_fields,
+        names,
+        [customer_row(customer.values()) for customer in work.to_update],
         conflict=["external_id"],
-        update=[*CUSTOMER_IMPORTED_FIELDS, "updated_at"],
-        on_batch=lambda n: step("writing customers", n),
+        update=[*UPDATED_CUSTOMER_COLUMNS, "updated_at"],
+        on_batch=counter("writing customers"),
     )
-    created_ids = _ids_by_external_id([customer.external_id for customer in work.to_create])
+    created_ids = dict(
+        bulk.select_in(
+            Customer,
+            ["external_id", "id"],
+            key="external_id",
+            values=[customer.external_id for customer in work.to_create],
+        )
+    )
     for customer in work.to_create:
-        customer.pk = created_ids[customer.external_id]
+        customer.id = created_ids[customer.external_id]
 
-    for chunk in _chunks(work.plan_changes, WRITE_BATCH):
-        PlanChange.objects.bulk_create(
-            [PlanChange(customer=customer, **fields) for customer, fields in chunk]
-        )
-        step("recording plan changes", len(chunk))
+    names, change_row = bulk.row_factory(PlanChange)
+    bulk.insert(
+        PlanChange,
+        names,
+        [
+            change_row({"customer_id": customer.id, **fields})
+            for customer, fields in work.plan_changes
+        ],
+        on_batch=counter("recording plan changes"),
+    )
 
-    for chunk in _chunks(work.usage, WRITE_BATCH):
-        MonthlyUsage.objects.bulk_create(
-            [
-                MonthlyUsage(
-                    customer_id=customer.pk,
-                    period=row.period,
-                    updated_at=now,
+    names, usage_row = bulk.row_factory(MonthlyUsage)
+    bulk.insert(
+        MonthlyUsage,
+        names,
+        [
+            usage_row(
+                {
+                    "customer_id": customer.id,
+                    "period": row.period,
+                    "updated_at": now,
                     **{name: getattr(row, name) for name in USAGE_FIELDS},
-                )
-                for customer, row in chunk
-            ],
-            update_conflicts=True,
-            unique_fields=["customer", "period"],
-            update_fields=[*USAGE_FIELDS, "updated_at"],
-        )
-        step("writing monthly usage", len(chunk))
-
-
-def _ids_by_external_id(external_ids: list[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in _chunks(external_ids):
-        ids.update(Customer.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
-    return ids
-
-
-def _insert_rows(
-    model: type[models.Model],
-    objs: list[models.Model],
-    fields: list[models.Field],
-    *,
-    conflict: list[str] | None = None,
-    update: list[str] | None = None,
-    on_batch: Callable[[int], None],
-) -> None:
-    """Multi-row INSERT (… ON CONFLICT … DO UPDATE when `update` is given), as stored.
-
-    Unlike bulk_create, values are written as they are on the objects: an imported customer
-    keeps its `created_at` from the old system (bulk_create would stamp `auto_now_add`).
-    Works on PostgreSQL and SQLite alike.
-    """
-    if not objs:
-        return
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    suffix = ""
-    if update:
-        targets = ", ".join(quote(model._meta.get_field(name).column) for name in conflict)
-        assignments = ", ".join(
-            f"{quote(column)} = EXCLUDED.{quote(column)}"
-            for column in (model._meta.get_field(name).column for name in update)
-        )
-        suffix = f" ON CONFLICT ({targets}) DO UPDATE SET {assignments}"
-    size = max(1, min(WRITE_BATCH, connection.ops.bulk_batch_size(fields, objs)))
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with connection.cursor() as cursor:
-        for chunk in _chunks(objs, size):
-            params = [
-                field.get_db_prep_save(getattr(obj, field.attname), connection)
-                for obj in chunk
-                for field in fields
-            ]
-            cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
-                + ", ".join([row_sql] * len(chunk))
-                + suffix,
-                params,
+                }
             )
-            on_batch(len(chunk))
+            for customer, row in work.usage
+        ],
+        conflict=["customer", "period"],
+        update=[*USAGE_FIELDS, "updated_at"],
+        on_batch=counter("writing monthly usage"),
+    )

@@ -38,7 +38,12 @@ class ProgressBar:
         if phase != self.phase:
             self.finish()
             self.phase, self.shown = phase, -1
-        percent = 100 if not total else min(100, done * 100 // total)
+        if not total:  # a step without a count: its name is enough
+            if self.shown < 0:
+                self.shown = 0
+                self._write(f"{phase}…" + ("" if self.tty else "\n"))
+            return
+        percent = min(100, done * 100 // total)
         # A terminal redraws at every percent; a log file gets a line every quarter.
         step = 1 if self.tty else 25
         if percent // step == self.shown // step and self.shown >= 0:
