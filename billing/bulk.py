@@ -172,7 +172,11 @@ def _copy(table, columns, fields, rows, *, upsert: str, on_batch) -> None:
             )
         raw = cursor.cursor  # psycopg's cursor: COPY is not part of the DB-API
         for chunk in chunks(rows, INSERT_CHUNK):
-            with raw.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            # Django's error classes (IntegrityError…), as for any other query.
+            with (
+                connection.wrap_database_errors,
+                raw.copy(f"COPY {target} ({columns}) FROM STDIN") as copy,
+            ):
                 for row in chunk:
                     if json_columns:
                         row = list(row)

@@ -338,6 +338,25 @@ class TestCustomersAlreadyHere:
         assert "Monthly usage: 0 created, 0 updated, 1 unchanged." in run.out
 
 
+class TestRaces:
+    def test_a_customer_created_while_importing_stops_the_import_cleanly(
+        self, tmp_path, monkeypatch
+    ):
+        from billing.services import importing
+
+        CustomerFactory(external_id="alice", plan=plan("free"))
+        # As if the proxy provisioned alice between the check and the write.
+        monkeypatch.setattr(importing, "_customers_by_external_id", lambda *a, **k: {})
+        path = write(
+            tmp_path, "c.csv", customers_csv("bob,b@example.com,pro,,,,", "alice,a@x.io,pro,,,,")
+        )
+        run = run_import(path, "--apply")
+        assert run.exit_code == 1
+        assert "c.csv: a customer of this file was created here while the import ran" in run.err
+        assert list(Customer.objects.values_list("external_id", flat=True)) == ["alice"]
+        assert not PlanChange.objects.exists()
+
+
 class TestCommandLine:
     def test_dry_run_or_apply_is_required_and_not_both(self, tmp_path):
         path = write(tmp_path, "c.csv", customers_csv("alice,a@example.com,pro,,,,"))
