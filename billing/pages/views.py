@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from billing.pages.charts import daily_chart
 from billing.pages.presenters import PlanTerms, plan_cards, status_notice, usage_display
@@ -26,12 +26,12 @@ def _no_customer(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/no_customer.html", status=403)
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("account-usage" if request.user.is_authenticated else "pricing")
 
 
-@require_GET
+@require_safe
 @login_required
 def usage_page(request: HttpRequest) -> HttpResponse:
     customer = customer_for_user(request.user)
@@ -55,7 +55,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/usage.html", context)
 
 
-@require_GET
+@require_safe
 def pricing_page(request: HttpRequest) -> HttpResponse:
     customer = customer_for_user(request.user)
     cards = plan_cards(
@@ -71,7 +71,7 @@ def pricing_page(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/pricing.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def checkout_success(request: HttpRequest) -> HttpResponse:
     """Where Stripe Checkout sends the customer after paying.
@@ -92,7 +92,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/checkout_success.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def checkout_cancel(request: HttpRequest) -> HttpResponse:
     """Where Stripe Checkout sends the customer who went back without paying."""

@@ -56,3 +56,13 @@ def test_whitenoise_serves_the_stylesheet(settings):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
     assert b".plan-card" in b"".join(response.streaming_content)
+
+
+def test_unknown_page_gets_the_layout_and_the_api_keeps_json():
+    response = Client().get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+    assert "/static/css/site.css" in response.content.decode()
+    api = Client().get("/api/v1/no-such-endpoint")
+    assert api.status_code == 404
+    assert api.json()["code"] == "not_found"
