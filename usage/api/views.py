@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Plan
-from billing.services.customers import customer_get_or_create
 from usage.api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
 from usage.api.serializers import (
     PlanOutput,
@@ -76,12 +75,12 @@ class SessionStartView(APIView):
         data = SessionStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        customer, _ = customer_get_or_create(external_id=fields["user_id"], email=fields["email"])
-        rate_limit_check(subject=customer.external_id, limit=customer.plan.requests_per_minute)
         result = session_start(
-            session_id=fields["session_id"], customer=customer, project_id=fields["project_id"]
+            session_id=fields["session_id"],
+            external_id=fields["user_id"],
+            project_id=fields["project_id"],
+            email=fields["email"],
         )
-        result.session.customer = customer
         return Response(
             SessionOutput(result.session).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
