@@ -23,7 +23,7 @@ migrate: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate
 
 run: migrate
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py demo_admin
 	@echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)"
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

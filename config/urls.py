@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("usage.urls")),
+    # Customer pages: sign-in (Django auth under accounts/), usage, pricing, checkout return.
+    path("", include("billing.pages.urls")),
 ]
 
 handler404 = "usage.api.errors.json_not_found"

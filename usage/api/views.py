@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -18,6 +19,7 @@ from usage.api.serializers import (
     SessionStartInput,
     UsageOutput,
 )
+from usage.metrics import metrics_text
 from usage.ratelimit import rate_limit_check
 from usage.selectors import usage_summary
 from usage.services import session_end, session_start
@@ -111,3 +113,14 @@ class PlanListView(APIView):
     def get(self, request):
         plans = Plan.objects.select_related("migrates_to").order_by("is_legacy", "sort_order")
         return Response(PlanOutput(plans, many=True).data)
+
+
+class MetricsView(APIView):
+    permission_classes = [IsService]
+
+    @extend_schema(
+        summary="Operational figures in Prometheus' text format",
+        responses={(200, "text/plain"): str, 401: ERROR},
+    )
+    def get(self, request):
+        return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4")
