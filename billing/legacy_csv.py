@@ -8,6 +8,7 @@ bad row, so that a file is reported whole rather than one error per attempt.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -89,28 +90,37 @@ class CsvTable:
 
 @dataclass(frozen=True)
 class CustomerRow:
+    """A row of the customers file. When `valid` is False the row had errors of its own
+    and its bad values are None: the import still checks the rest against the database (so
+    that every error is listed at once) but never writes it."""
+
     line: int
-    user_id: str
-    email: str
-    plan: str  # as written, lower-cased
+    user_id: str | None
+    email: str | None  # "" when empty: a customer already here keeps its e-mail
+    plan: str | None  # as written, lower-cased
     plan_code: str | None  # the portal's code; None when `plan` names no old plan
     price_cents: int | None
-    stripe_customer_id: str
-    stripe_subscription_id: str
+    stripe_customer_id: str | None
+    stripe_subscription_id: str | None
     created_at: datetime | None
     explicit_plan_code: bool = False  # from a `plan_code` column (the portal's export)
+    valid: bool = True
 
 
 @dataclass(frozen=True)
 class UsageRow:
+    """A row of the usage file; when `valid` is False only `user_id` may be set (the import
+    still says whether the user is known) and the row is never written."""
+
     line: int
-    user_id: str
-    period: date
-    total_sessions: int
-    successful_sessions: int
-    failed_sessions: int
-    total_minutes: Decimal
-    billable_minutes: Decimal
+    user_id: str | None
+    period: date | None = None
+    total_sessions: int | None = None
+    successful_sessions: int | None = None
+    failed_sessions: int | None = None
+    total_minutes: Decimal | None = None
+    billable_minutes: Decimal | None = None
+    valid: bool = True
 
 
 class _Bad(Exception):
@@ -142,11 +152,12 @@ def csv_table_read(
         return fail(None, "this is a zip or Excel (.xlsx) file, not CSV: save it as CSV UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return fail(None, "the file is UTF-16: export it as UTF-8")
+    body = data.removeprefix(codecs.BOM_UTF8)  # a BOM is fine (Excel writes one)
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        byte = data[exc.start]
+        line = body.count(b"\n", 0, exc.start) + 1
+        byte = body[exc.start]
         as_latin = bytes([byte]).decode("cp1252", "replace")
         return fail(
             line,
@@ -397,7 +408,7 @@ class _RowCheck:
 
 
 def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
-    """The rows of a customers file that pass every check of their own; issues go on `table`.
+    """Every row of a customers file, checked on its own (`valid`); issues go on `table`.
 
     Also refuses the same user, or the same Stripe customer or subscription, twice.
     """
@@ -434,8 +445,6 @@ def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
                     "a Stripe id belongs to one customer",
                     column,
                 )
-        if check.bad:
-            continue
         plan_code_given = values.get("plan_code", "")
         rows.append(
             CustomerRow(
@@ -443,19 +452,20 @@ def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
                 user_id=user_id,
                 email=email,
                 plan=plan,
-                plan_code=plan_code_given or OLD_PLAN_CODES.get(plan),
+                plan_code=plan_code_given or OLD_PLAN_CODES.get(plan or ""),
                 price_cents=price,
                 stripe_customer_id=customer_id,
                 stripe_subscription_id=subscription_id,
                 created_at=created_at,
                 explicit_plan_code=bool(plan_code_given),
+                valid=not check.bad,
             )
         )
     return rows
 
 
 def usage_rows_check(table: CsvTable, *, current_month: date) -> list[UsageRow]:
-    """The rows of a usage file that pass every check of their own; issues go on `table`.
+    """Every row of a usage file, checked on its own (`valid`); issues go on `table`.
 
     `failed_sessions` is what the old system counted but not as successful, and
     `billable_minutes` is every minute used (the old minute quota counted them all), unless
@@ -484,6 +494,7 @@ def usage_rows_check(table: CsvTable, *, current_month: date) -> list[UsageRow]:
             "billable_minutes",
         )
         if check.bad:
+            rows.append(UsageRow(line=line, user_id=user_id, valid=False))
             continue
         if successful > total:
             check.reject(
@@ -504,6 +515,7 @@ def usage_rows_check(table: CsvTable, *, current_month: date) -> list[UsageRow]:
                 f"user_id {_shown(user_id)} already has a row for {period:%Y-%m} on line {earlier}"
             )
         if check.bad:
+            rows.append(UsageRow(line=line, user_id=user_id, valid=False))
             continue
         rows.append(
             UsageRow(

@@ -303,14 +303,14 @@ def _decide(
     issues = list(issues)
     plans = {plan.code: plan for plan in Plan.objects.all()}
     plans_by_id = {plan.pk: plan for plan in plans.values()}
-    user_ids = {row.user_id for row in customer_rows} | {row.user_id for row in usage_rows}
+    user_ids = {row.user_id for row in (*customer_rows, *usage_rows) if row.user_id is not None}
     progress("checking against the database", 0, 0)
     existing = _customers_by_external_id(user_ids, plans_by_id=plans_by_id, lock=lock)
     moved_here = _customers_whose_plan_changed_here(
         [customer.id for customer in existing.values() if not customer.plan.is_legacy]
     )
     owners = {
-        column: _stripe_id_owners(column, {getattr(row, column) for row in customer_rows})
+        column: _stripe_id_owners(column, {getattr(row, column) or "" for row in customer_rows})
         for column in ("stripe_customer_id", "stripe_subscription_id")
     }
     reason = f"Imported from the old minute-based system ({customers_file})"
@@ -332,11 +332,13 @@ def _decide(
         if customer is not None:
             customers_by_user[row.user_id] = customer
 
-    periods = {row.period for row in usage_rows}
+    periods = {row.period for row in usage_rows if row.valid}
     known_ids = [customer.id for customer in existing.values()]
     stored_usage = _usage_by_customer_and_period(known_ids, periods, lock=lock)
     metered = _metered_months(known_ids, periods)
     for row in usage_rows:
+        if row.user_id is None:
+            continue
         customer = customers_by_user.get(row.user_id) or existing.get(row.user_id)
         if customer is None:
             if row.user_id not in users_in_customers_file:
@@ -349,6 +351,8 @@ def _decide(
                         column="user_id",
                     )
                 )
+            continue
+        if not row.valid:
             continue
         _decide_usage(
             row,
@@ -385,7 +389,7 @@ def _decide_customer(
     def problem(text: str, column: str) -> None:
         issues.append(ImportIssue(file, row.line, text, column=column))
 
-    plan = _plan_for_row(row, plans=plans, problem=problem)
+    plan = _plan_for_row(row, plans=plans, problem=problem) if row.plan is not None else None
     if plan is not None and row.price_cents is not None and row.price_cents != plan.price_cents:
         priced = [
             OLD_PLAN_NAMES[p.code]
@@ -405,7 +409,9 @@ def _decide_customer(
         and plan is not None
         and plan.is_legacy
     )
-    if current is None and not row.email:
+    if row.user_id is None:
+        return None  # nothing else to check against what is stored
+    if current is None and row.email == "":
         problem("email is empty (a new customer needs one)", "email")
     if not keep:
         for column, owner_of in owners.items():
@@ -413,7 +419,7 @@ def _decide_customer(
             owner = owner_of.get(value)
             if value and owner is not None and owner != row.user_id:
                 problem(f"{column} {value} already belongs to customer {owner!r} here", column)
-    if len(issues) > problems or plan is None:
+    if not row.valid or len(issues) > problems or plan is None:
         return None
 
     if keep:

@@ -175,6 +175,13 @@ class TestFiles:
         assert error.startswith("c.csv:3: the file is not UTF-8 (byte 0xe9 is 'é' in ")
         assert "iconv -f WINDOWS-1252 -t UTF-8" in error
 
+    def test_latin1_file_with_a_utf8_bom_names_the_right_byte(self, tmp_path):
+        content = b"\xef\xbb\xbf" + customers_csv("andre,andr\xe9@example.com,free,,,,").encode(
+            "latin-1"
+        )
+        [error] = rejected(tmp_path, content)
+        assert error.startswith("c.csv:2: the file is not UTF-8 (byte 0xe9 is 'é' in ")
+
     def test_utf16_file(self, tmp_path):
         assert rejected(tmp_path, customers_csv(GOOD).encode("utf-16")) == [
             "c.csv: the file is UTF-16: export it as UTF-8"
@@ -276,15 +283,26 @@ class TestAllOrNothing:
             "bob,b@example.com,platinum,,,,",
             "carol,c@example.com,build,1900,,,",
             "dave,not-an-email,free,abc,,,",
+            "erin,erin-at-example.com,gold,,,,",
         )
-        usage = usage_csv("alice,2026-09,10,5,4", "carol,2026-13,1,1,1", "bob,2026-09,1,1,1")
+        usage = usage_csv(
+            "alice,2026-09,10,5,4",
+            "carol,2026-13,1,1,1",
+            "bob,2026-09,1,1,1",
+            "ghost,2026-13,1,1,1",
+        )
         errors = rejected(tmp_path, customers, usage)
         assert errors == [
             "c.csv:3: plan 'platinum' is not a plan of the old system (free, starter, build, "
             "pro, agency)",
             "c.csv:5: email 'not-an-email' is not an e-mail address",
             "c.csv:5: price_cents is not a number: 'abc'",
+            "c.csv:6: email 'erin-at-example.com' is not an e-mail address",
+            "c.csv:6: plan 'gold' is not a plan of the old system (free, starter, build, pro, "
+            "agency)",
             "u.csv:3: month 2026-13 does not exist (months are 01 to 12)",
+            "u.csv:5: month 2026-13 does not exist (months are 01 to 12)",
+            "u.csv:5: user_id 'ghost' is neither in c.csv nor a customer here",
         ]
 
     def test_an_error_in_the_usage_file_alone_stops_the_customers_too(self, tmp_path):
