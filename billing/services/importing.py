@@ -88,6 +88,7 @@ UPDATED_CUSTOMER_COLUMNS = (
 )
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
+ACTIVE, IMPORT = CustomerStatus.ACTIVE.value, ChangeSource.IMPORT.value
 Progress = Callable[[str, int, int], None]
 
 
@@ -133,10 +134,6 @@ class Tally:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-
-    def add(self, action: str) -> None:
-        name = {CREATE: "created", UPDATE: "updated", UNCHANGED: "unchanged"}[action]
-        setattr(self, name, getattr(self, name) + 1)
 
     @property
     def total(self) -> int:
@@ -191,7 +188,9 @@ class _Work:
     to_update: list[_Customer] = field(default_factory=list)
     # (customer, PlanChange fields); a created customer gets its id when it is inserted.
     plan_changes: list[tuple[_Customer, dict]] = field(default_factory=list)
-    usage: list[tuple[_Customer, UsageRow]] = field(default_factory=list)
+    # Months new to the database are inserted; months already stored are upserted.
+    usage_to_create: list[tuple[_Customer, UsageRow]] = field(default_factory=list)
+    usage_to_update: list[tuple[_Customer, UsageRow]] = field(default_factory=list)
     customers_file: str = ""
 
 
@@ -424,7 +423,7 @@ def _decide_customer(
 
     if keep:
         report.kept_on_session_plans += 1
-        report.customers.add(UNCHANGED)
+        report.customers.unchanged += 1
         report.outcomes.append(
             RowOutcome(
                 file,
@@ -443,7 +442,7 @@ def _decide_customer(
                 "external_id": row.user_id,
                 "email": row.email,
                 "plan_id": plan.pk,
-                "status": CustomerStatus.ACTIVE.value,
+                "status": ACTIVE,
                 "stripe_customer_id": row.stripe_customer_id,
                 "stripe_subscription_id": row.stripe_subscription_id,
                 "migration_exempt": False,
@@ -467,7 +466,7 @@ def _decide_customer(
                 ),
             )
         )
-        report.customers.add(CREATE)
+        report.customers.created += 1
         report.outcomes.append(
             RowOutcome(
                 file,
@@ -508,7 +507,7 @@ def _decide_customer(
         if before[name] != getattr(current, name)
     )
     if not changes:
-        report.customers.add(UNCHANGED)
+        report.customers.unchanged += 1
         report.outcomes.append(RowOutcome(file, row.line, row.user_id, UNCHANGED))
         return current
     current.updated_at = now
@@ -529,7 +528,7 @@ def _decide_customer(
                 ),
             )
         )
-    report.customers.add(UPDATE)
+    report.customers.updated += 1
     report.outcomes.append(RowOutcome(file, row.line, row.user_id, UPDATE, changes))
     return current
 
@@ -576,17 +575,23 @@ def _decide_usage(
     issues: list[ImportIssue],
     usage_file: str,
 ) -> None:
-    key = f"{row.user_id} {row.period:%Y-%m}"
+    key = f"{row.user_id} {row.period.isoformat()[:7]}"
     if stored is None:
-        work.usage.append((customer, row))
-        work.report.usage.add(CREATE)
+        work.usage_to_create.append((customer, row))
+        work.report.usage.created += 1
         work.report.outcomes.append(
             RowOutcome(
                 usage_file,
                 row.line,
                 key,
                 CREATE,
-                tuple((name, "", str(getattr(row, name))) for name in USAGE_FIELDS),
+                (
+                    ("total_sessions", "", str(row.total_sessions)),
+                    ("successful_sessions", "", str(row.successful_sessions)),
+                    ("failed_sessions", "", str(row.failed_sessions)),
+                    ("total_minutes", "", str(row.total_minutes)),
+                    ("billable_minutes", "", str(row.billable_minutes)),
+                ),
             )
         )
         return
@@ -596,7 +601,7 @@ def _decide_usage(
         if stored[name] != getattr(row, name)
     )
     if not changes:
-        work.report.usage.add(UNCHANGED)
+        work.report.usage.unchanged += 1
         work.report.outcomes.append(RowOutcome(usage_file, row.line, key, UNCHANGED))
         return
     if metered:
@@ -610,8 +615,8 @@ def _decide_usage(
             )
         )
         return
-    work.usage.append((customer, row))
-    work.report.usage.add(UPDATE)
+    work.usage_to_update.append((customer, row))
+    work.report.usage.updated += 1
     work.report.outcomes.append(RowOutcome(usage_file, row.line, key, UPDATE, changes))
 
 
@@ -631,7 +636,7 @@ def _plan_change_fields(
         "to_plan_id": to_plan.pk,
         "from_price_cents": from_plan.price_cents if from_plan else None,
         "to_price_cents": to_plan.price_cents,
-        "source": ChangeSource.IMPORT.value,
+        "source": IMPORT,
         "actor": actor,
         "reason": reason,
         "batch_id": None,
@@ -739,7 +744,18 @@ def _metered_months(customer_ids: list[int], periods: set[date]) -> set[tuple[in
 
 
 def _write(work: _Work, *, now: datetime, progress: Progress) -> None:
-    total = len(work.to_create) + len(work.to_update) + len(work.plan_changes) + len(work.usage)
+    total = sum(
+        map(
+            len,
+            (
+                work.to_create,
+                work.to_update,
+                work.plan_changes,
+                work.usage_to_create,
+                work.usage_to_update,
+            ),
+        )
+    )
     done = 0
 
     def counter(phase: str) -> Callable[[int], None]:
@@ -800,20 +816,36 @@ def _write(work: _Work, *, now: datetime, progress: Progress) -> None:
     )
 
     names, usage_row = bulk.row_factory(MonthlyUsage)
-    bulk.insert(
-        MonthlyUsage,
-        names,
-        [
+
+    def usage_rows(pairs: list[tuple[_Customer, UsageRow]]) -> list[tuple]:
+        return [
             usage_row(
                 {
                     "customer_id": customer.id,
                     "period": row.period,
                     "updated_at": now,
-                    **{name: getattr(row, name) for name in USAGE_FIELDS},
+                    "total_sessions": row.total_sessions,
+                    "successful_sessions": row.successful_sessions,
+                    "failed_sessions": row.failed_sessions,
+                    "total_minutes": row.total_minutes,
+                    "billable_minutes": row.billable_minutes,
                 }
             )
-            for customer, row in work.usage
-        ],
+            for customer, row in pairs
+        ]
+
+    # A month not stored yet cannot appear meanwhile: its customer is new or locked (a
+    # session start locks the customer first), so these are plain inserts.
+    bulk.insert(
+        MonthlyUsage,
+        names,
+        usage_rows(work.usage_to_create),
+        on_batch=counter("writing monthly usage"),
+    )
+    bulk.insert(
+        MonthlyUsage,
+        names,
+        usage_rows(work.usage_to_update),
         conflict=["customer", "period"],
         update=[*USAGE_FIELDS, "updated_at"],
         on_batch=counter("writing monthly usage"),
