@@ -119,11 +119,8 @@ class LegacyImportResource(_NamedResource):
                 result.totals[RowResult.IMPORT_TYPE_INVALID] += 1
             return result
         result.legacy_report = report
-        result.diff_headers = [
-            "line",
-            "user_id" if self.file_kind == "customers" else "user_id month",
-        ]
-        result.diff_headers.append("what changes")
+        key = "user_id" if self.file_kind == "customers" else "user_id month"
+        result.diff_headers = ["line", key, "what changes"]
         listed = 0
         for outcome in report.outcomes:
             row = RowResult()
