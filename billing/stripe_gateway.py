@@ -76,12 +76,6 @@ def _stripe_call(action: str) -> Iterator[None]:
         ) from exc
 
 
-def is_missing(exc: StripeUnavailable) -> bool:
-    """True when Stripe answered "no such object" (404 resource_missing)."""
-    cause = exc.__cause__
-    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
-
-
 # --- customers ------------------------------------------------------------------------------
 
 
@@ -188,13 +182,13 @@ def subscription_change_price(
 
 def product_get(*, product_id: str) -> stripe.Product | None:
     """The product with that id, or None when Stripe has none."""
-    try:
-        with _stripe_call("read the product"):
+    with _stripe_call("read the product"):
+        try:
             return stripe.Product.retrieve(product_id, **_options())
-    except StripeUnavailable as exc:
-        if is_missing(exc):
-            return None
-        raise
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return None
+            raise
 
 
 def product_create(*, product_id: str, name: str, metadata: dict) -> stripe.Product:

@@ -176,8 +176,12 @@ class StripeStandin:
 
     def start(self) -> StripeStandin:
         self.sender.start()
+        # A short poll interval makes stop() quick (tests start and stop one per test).
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="stripe-standin", daemon=True
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="stripe-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
