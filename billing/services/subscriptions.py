@@ -64,6 +64,7 @@ class SubscriptionState:
     status: str
     price_ids: tuple[str, ...]
     created: int
+    synced_order: int  # dj-stripe's row id: breaks ties between subscriptions of one second
 
     @classmethod
     def of(cls, row: StripeSubscription) -> SubscriptionState:
@@ -74,6 +75,7 @@ class SubscriptionState:
             status=data.get("status") or "",
             price_ids=tuple((item.get("price") or {}).get("id") or "" for item in items),
             created=data.get("created") or 0,
+            synced_order=row.djstripe_id,
         )
 
 
@@ -152,7 +154,7 @@ def governing_subscription(*, stripe_customer_id: str) -> SubscriptionState | No
     pool = live or [s for s in states if s.status in ENDED_STATUSES]
     if not pool:
         return None
-    return max(pool, key=lambda s: (s.created, s.subscription_id))
+    return max(pool, key=lambda s: (s.created, s.synced_order))
 
 
 @transaction.atomic

@@ -299,7 +299,6 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = objects.new_id("req_", 14)
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length).decode("utf-8") if length else ""
-        status = 500
         try:
             name, needs_key, args = _route(method, path)
             if needs_key:
@@ -311,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request_id=request_id, idempotency_key=self.headers.get("Idempotency-Key")
             )
             if name.startswith(("helper_", "page_")):
-                status = getattr(self, name)(params=params, **args)
+                getattr(self, name)(params=params, **args)
                 return
             if name in _MUTATIONS:
                 fingerprint = hashlib.sha256(
@@ -336,27 +335,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             operation = getattr(self.standin.store, name)
             body = operation() if name == "account_get" else operation(*args.values(), params)
-            status = 200
             self._send(200, json.dumps(body).encode(), request_id=request_id)
         except StandinError as exc:
-            status = exc.status
             self._send(exc.status, json.dumps(exc.body).encode(), request_id=request_id)
         except Exception:
             logger.exception("stand-in error on %s %s", method, path)
             error = objects.error("The Stripe stand-in failed; see its log.", type_="api_error")
             self._send(500, json.dumps(error).encode(), request_id=request_id)
-        finally:
-            self.standin.requests.append(
-                {
-                    "method": method,
-                    "path": path,
-                    "query": split.query,
-                    "status": status,
-                    "stripe_version": self.headers.get("Stripe-Version"),
-                    "stripe_account": self.headers.get("Stripe-Account"),
-                    "idempotency_key": self.headers.get("Idempotency-Key"),
-                }
-            )
 
     def _authenticate(self) -> None:
         header = self.headers.get("Authorization") or ""
@@ -383,6 +368,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "(sk_test_…).",
             )
 
+    def _record(self, status: int) -> None:
+        """Log the request before answering, so a client that got its answer sees it."""
+        split = urlsplit(self.path)
+        self.standin.requests.append(
+            {
+                "method": self.command,
+                "path": split.path,
+                "query": split.query,
+                "status": status,
+                "stripe_version": self.headers.get("Stripe-Version"),
+                "stripe_account": self.headers.get("Stripe-Account"),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
+            }
+        )
+
     def _send(
         self,
         status: int,
@@ -392,6 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict | None = None,
     ) -> None:
+        self._record(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -408,6 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         return status
 
     def _redirect(self, location: str) -> int:
+        self._record(HTTPStatus.SEE_OTHER)
         self.send_response(HTTPStatus.SEE_OTHER)
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")
