@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from billing.stripe_standin import objects
@@ -146,6 +147,7 @@ class StripeStandin:
         auto_deliver: bool = True,
         public_url: str | None = None,
         quiet: bool = True,
+        state_file: str | None = None,
     ) -> None:
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
@@ -164,6 +166,19 @@ class StripeStandin:
         self._idempotency: dict[str, tuple[str, int, bytes]] = {}
         self._idempotency_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.state_file = Path(state_file) if state_file else None
+        self._save_lock = threading.Lock()
+        if self.state_file is not None and self.state_file.exists():
+            self.store.restore(json.loads(self.state_file.read_text()))
+
+    def save(self) -> None:
+        """Write the objects to `state_file` (if any), atomically."""
+        if self.state_file is None:
+            return
+        with self._save_lock:
+            partial = self.state_file.with_suffix(".partial")
+            partial.write_text(json.dumps(self.store.snapshot()))
+            partial.replace(self.state_file)
 
     @property
     def url(self) -> str:
@@ -294,6 +309,13 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing ---------------------------------------------------------------------------
 
     def _handle(self, method: str) -> None:
+        try:
+            self._dispatch(method)
+        finally:
+            if method != "GET":
+                self.standin.save()
+
+    def _dispatch(self, method: str) -> None:
         split = urlsplit(self.path)
         path = split.path
         request_id = objects.new_id("req_", 14)

@@ -133,6 +133,27 @@ class Store:
         self._session_lines: dict[str, list[dict]] = {}
         self._session_subscription_metadata: dict[str, dict] = {}
 
+    # --- persistence (optional: `make run` keeps the stand-in's objects across restarts) -----
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "account": self.account,
+                    "objects": self._objects,
+                    "session_lines": self._session_lines,
+                    "session_subscription_metadata": self._session_subscription_metadata,
+                }
+            )
+
+    def restore(self, state: dict) -> None:
+        with self._lock:
+            self.account = state["account"]
+            for kind, objs in state["objects"].items():
+                self._objects[kind] = dict(objs)
+            self._session_lines = state["session_lines"]
+            self._session_subscription_metadata = state["session_subscription_metadata"]
+
     # --- helpers ----------------------------------------------------------------------------
 
     def now(self) -> int:

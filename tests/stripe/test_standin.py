@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -361,3 +365,44 @@ def test_hosted_checkout_page_completes_and_redirects(server, receiver):
     assert receiver.types()[-1] == "checkout.session.completed"
     assert requests.get(session.url, timeout=30).status_code == 410
     post(server, f"/_standin/checkout/sessions/{session.id}/complete", expect=400)
+
+
+def test_objects_survive_a_restart_with_a_state_file(tmp_path):
+    state = tmp_path / "standin.json"
+    first = StripeStandin(state_file=str(state)).start()
+    stripe.api_base = first.url
+    customer = stripe.Customer.create(email="kept@example.com", **OPTIONS)
+    first.stop()
+    second = StripeStandin(state_file=str(state)).start()
+    stripe.api_base = second.url
+    try:
+        assert stripe.Customer.retrieve(customer.id, **OPTIONS).email == "kept@example.com"
+    finally:
+        second.stop()
+
+
+def test_the_management_command_serves_the_standin():
+    port = _free_port()
+    command = [sys.executable, "manage.py", "stripe_standin", "--port", str(port)]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                info = requests.get(f"http://127.0.0.1:{port}/_standin", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, process.stdout.read1().decode()
+                time.sleep(0.2)
+        assert info["api_version"] == "2026-05-27.dahlia"
+        assert info["webhook_url"] is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

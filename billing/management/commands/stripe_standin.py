@@ -28,11 +28,17 @@ class Command(BaseCommand):
             help="Comma-separated event types to deliver ('*' for all).",
         )
         parser.add_argument(
+            "--state-file",
+            help="Keep the stand-in's objects in this JSON file across restarts.",
+        )
+        parser.add_argument(
             "--public-url",
             help="Base URL browsers reach the stand-in at (default http://HOST:PORT).",
         )
 
-    def handle(self, *args, host, port, webhook_url, webhook_secret, events, public_url, **opts):
+    def handle(
+        self, *args, host, port, webhook_url, webhook_secret, events, public_url, state_file, **_
+    ):
         if settings.STRIPE_LIVE_MODE:
             raise CommandError("Refusing to run the Stripe stand-in with a live Stripe key.")
         if bool(webhook_url) != bool(webhook_secret):
@@ -46,6 +52,7 @@ class Command(BaseCommand):
             enabled_events=[e.strip() for e in events.split(",") if e.strip()],
             public_url=public_url,
             quiet=False,
+            state_file=state_file,
         )
         self.stdout.write(f"Stripe stand-in on {standin.url}")
         if webhook_url:
