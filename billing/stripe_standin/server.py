@@ -158,8 +158,8 @@ class StripeStandin:
             url=webhook_url,
             secret=webhook_secret,
             enabled_events=enabled_events,
+            on_delivered=self._on_delivered,
         )
-        self.sender.on_delivered = self._on_delivered
         self.auto_deliver = auto_deliver
         self.quiet = quiet
         self.requests: deque = deque(maxlen=2000)

@@ -195,3 +195,18 @@ def test_a_handler_error_is_500_and_the_event_is_kept_for_replay(api, client, st
     olga.refresh_from_db()
     assert olga.plan.code == "growth"
     assert Event.objects.filter(id=event["id"]).count() == 1
+
+
+def test_stripe_unreachable_while_processing_is_500_and_retried_later(client, paid, standin):
+    """dj-stripe re-fetches the event's object; if Stripe cannot be reached, nothing is
+    applied and Stripe's retry succeeds once it can."""
+    event = paid["customer.subscription.created"]
+    stripe.api_base = "http://127.0.0.1:9"
+    response = post(client, event)
+    assert response.status_code == 500
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid and not trigger.processed and trigger.exception
+    nothing_applied()
+    stripe.api_base = standin.url
+    assert post(client, event).status_code == 200
+    assert alice().plan.code == "starter"
