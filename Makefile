@@ -23,7 +23,7 @@ migrate: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate
 
 run: migrate
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py demo_admin
 	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=..*' .env; then \
 	  $(MAKE) --no-print-directory run-with-stripe-standin; \

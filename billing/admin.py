@@ -149,7 +149,7 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = [
         "external_id",
         "email",
-        "plan",
+        "plan_code",
         "status",
         "usage_this_month",
         "percent",
@@ -184,12 +184,14 @@ class CustomerAdmin(admin.ModelAdmin):
             readonly += ["external_id", "grandfathered_until", "grandfather_plan"]
         return readonly
 
+    @admin.display(description="plan", ordering="plan__code")
+    def plan_code(self, customer: Customer) -> str:
+        return customer.plan.code
+
     @admin.display(description="used / included", ordering="quota_used")
     def usage_this_month(self, customer: Customer) -> str:
         unit = "min" if customer.plan.bills_minutes else "sessions"
-        used = customer.quota_used
-        used = int(used) if used == int(used) else used
-        return f"{used:,} / {customer.plan_quota:,} {unit}"
+        return f"{int(customer.quota_used):,} / {customer.plan_quota:,} {unit}"
 
     @admin.display(description="%")
     def percent(self, customer: Customer):

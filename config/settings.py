@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "billing.pages.context_processors.support",
             ],
         },
     },
@@ -80,7 +81,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding lets psycopg prepare a query after 5 runs on a connection; planning
+    # the usage read's join costs more than running it. Set DATABASE_PREPARED_STATEMENTS=false
+    # behind a transaction-pooling PgBouncer (it cannot keep prepared statements).
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the write lock instead of failing at once, and take it at BEGIN so that two
     # writers never deadlock upgrading a read lock (SQLite has no row locks).
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -18,6 +18,8 @@ urlpatterns = [
     path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("", include("billing.api.urls")),
     path("", include("usage.urls")),
+    # Customer pages: sign-in (Django auth under accounts/), usage, pricing, checkout return.
+    path("", include("billing.pages.urls")),
 ]
 
 handler404 = "usage.api.errors.json_not_found"

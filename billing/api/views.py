@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -53,12 +54,14 @@ class CheckoutView(APIView):
             customer = signed_in_customer(request)
             if fields["user_id"] and fields["user_id"] != customer.external_id:
                 raise PermissionDenied("A customer may start a Checkout only for itself.")
+        # Stripe sends the browser back to the customer pages' return views.
         site = settings.SITE_URL.rstrip("/")
+        success = reverse("billing-checkout-success")
         url, session_id = checkout_session_create(
             customer=customer,
             plan=plan,
-            success_url=f"{site}/account/usage/?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{site}/account/pricing/?checkout=canceled",
+            success_url=f"{site}{success}?plan={plan.code}&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=site + reverse("billing-checkout-cancel"),
         )
         return Response(
             CheckoutOutput({"checkoutUrl": url, "sessionId": session_id}).data,

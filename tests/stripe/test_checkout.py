@@ -52,9 +52,11 @@ def test_service_key_starts_a_subscription_checkout_for_the_plans_price(api, sta
     assert session.client_reference_id == str(alice.pk)
     assert session.line_items.data[0].price.id == plan("starter").stripe_price_id
     assert session.metadata.to_dict() == {"user_id": "alice", "plan": "starter"}
-    assert session.success_url.endswith(
-        "/account/usage/?checkout=success&session_id={CHECKOUT_SESSION_ID}"
+    site = settings.SITE_URL.rstrip("/")
+    assert session.success_url == (
+        f"{site}/billing/success/?plan=starter&session_id={{CHECKOUT_SESSION_ID}}"
     )
+    assert session.cancel_url == f"{site}/billing/cancel/"
     stripe_customer = stripe.Customer.retrieve(alice.stripe_customer_id, **OPTIONS)
     assert stripe_customer.email == "alice@example.com"
     assert stripe_customer.metadata.to_dict() == {

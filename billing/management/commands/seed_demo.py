@@ -127,7 +127,7 @@ class Command(BaseCommand):
             periods.append(periods[-1].previous())
         made = 0
         for period in periods:
-            month_percent = percent if period == current else rng.randint(15, 70)
+            month_percent = percent if period == current else rng.randint(10, 45)
             sessions = self._month(customer, project, plan, period, month_percent, now, rng)
             Session.objects.bulk_create(sessions, batch_size=2000, ignore_conflicts=True)
             usage_recount(customer=customer, period=period.start)
