@@ -13,7 +13,7 @@ import logging
 from django.db import transaction
 
 from billing import stripe_gateway
-from billing.errors import Conflict, InvalidInput, StripeUnavailable
+from billing.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
 from billing.models import Customer, CustomerStatus, Plan
 from billing.services.customers import customer_get_or_create, plan_get
 from billing.stripe_plans import plan_price_id
@@ -58,10 +58,11 @@ def checkout_session_create(
     our row, the only write). Stripe is called outside any transaction.
     `success_url` may contain `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
 
-    Raises InvalidInput (400) for a free, legacy or non-public plan; Conflict (409) when the
-    customer is already on `plan`, or already pays for another plan through a live Stripe
-    subscription (a second Checkout would bill twice: that subscription's price is changed
-    instead); StripeUnavailable (503) when Stripe is not configured, unreachable or refuses,
+    Raises InvalidInput (400) for a free, legacy or non-public plan; Conflict (409, code
+    `conflict`) when the customer is already on `plan`; SubscriptionExists (409, code
+    `subscription_exists`) when it already pays for another plan through a live Stripe
+    subscription (a second Checkout would bill twice; that subscription's price is what
+    changes); StripeUnavailable (503) when Stripe is not configured, unreachable or refuses,
     or when no Stripe price is configured for the plan.
     """
     checkout_plan_check(plan=plan)
@@ -69,10 +70,11 @@ def checkout_session_create(
     if current.plan_id == plan.pk:
         raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
     if current.stripe_subscription_id and current.status != CustomerStatus.CANCELED:
-        raise Conflict(
-            f"Customer {current.external_id!r} already pays for the {current.plan.code} plan "
-            f"through Stripe subscription {current.stripe_subscription_id}; a plan change is "
-            "made on that subscription, not with a second Checkout."
+        raise SubscriptionExists(
+            f"You already pay for the {current.plan.name} plan through a subscription; "
+            "a second Checkout would bill you twice. Plan changes for subscribers are made on "
+            "that subscription.",
+            subscription=current.stripe_subscription_id,
         )
     price_id = plan_price_id(plan)
     if not price_id:

@@ -132,7 +132,9 @@ def test_a_live_subscription_is_not_doubled_by_a_second_checkout(api, standin, c
     customer_on("starter", external_id="gina", stripe_subscription_id="sub_live", status="past_due")
     response = api.post(URL, {"plan": "growth", "user_id": "gina"}, format="json")
     assert response.status_code == 409
-    assert "sub_live" in response.json()["detail"]
+    assert response.json()["code"] == "subscription_exists"
+    assert response.json()["subscription"] == "sub_live"
+    assert "bill you twice" in response.json()["detail"]
     # Once that subscription has ended, a new Checkout is fine.
     customer_on("free", external_id="hank", stripe_subscription_id="sub_old", status="canceled")
     response = api.post(URL, {"plan": "growth", "user_id": "hank"}, format="json")
