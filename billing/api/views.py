@@ -47,13 +47,12 @@ class CheckoutView(APIView):
         if is_service(request):
             if not fields["user_id"]:
                 raise ValidationError({"user_id": ["This field is required with a service key."]})
-            customer = checkout_customer_resolve(
-                external_id=fields["user_id"], email=fields["email"]
-            )
+            external_id = fields["user_id"]
         else:
-            customer = signed_in_customer(request)
-            if fields["user_id"] and fields["user_id"] != customer.external_id:
+            external_id = signed_in_customer(request).external_id
+            if fields["user_id"] and fields["user_id"] != external_id:
                 raise PermissionDenied("A customer may start a Checkout only for itself.")
+        customer = checkout_customer_resolve(external_id=external_id, email=fields["email"])
         # Stripe sends the browser back to the customer pages' return views.
         site = settings.SITE_URL.rstrip("/")
         success = reverse("billing-checkout-success")

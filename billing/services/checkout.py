@@ -40,8 +40,9 @@ def checkout_plan_check(*, plan: Plan) -> None:
 
 
 def checkout_customer_resolve(*, external_id: str, email: str = "") -> Customer:
-    """The customer for a Checkout started with a service key: provisioned on the free plan
-    if unknown (as every API call naming a user does), and given `email` if it has none."""
+    """The customer a Checkout is for: provisioned on the free plan if unknown (as every API
+    call naming a user does), and given `email` if it has none (Stripe and our e-mails need
+    one)."""
     customer, _ = customer_get_or_create(external_id=external_id, email=email)
     if email and not customer.email:
         Customer.objects.filter(pk=customer.pk, email="").update(email=email)

@@ -81,11 +81,14 @@ def test_a_second_checkout_reuses_the_stripe_customer(api, standin, customer_on)
 def test_a_signed_in_customer_checks_out_for_itself_only(standin, customer_on):
     stripe_products()
     user = UserFactory(username="carol-login")
-    carol = customer_on("free", external_id="carol", user=user)
+    carol = customer_on("free", external_id="carol", user=user, email="")
     client = APIClient()
     client.force_login(user)
-    response = client.post(URL, {"plan": "growth"}, format="json")
+    response = client.post(URL, {"plan": "growth", "email": "carol@example.com"}, format="json")
     assert response.status_code == 201, response.content
+    carol.refresh_from_db()
+    assert carol.email == "carol@example.com"
+    assert stripe.Customer.retrieve(carol.stripe_customer_id, **OPTIONS).email == carol.email
     assert stripe.checkout.Session.retrieve(
         response.json()["sessionId"], **OPTIONS
     ).client_reference_id == str(carol.pk)
