@@ -728,7 +728,8 @@ class Store:
                 for item in sub["items"]["data"]:
                     if item["id"] == item_id:
                         return self._answer(item, params)
-            return self._get("subscription_item", item_id)
+            # Items live inside their subscriptions; none holds this one.
+            return self._get("subscription_item", item_id)  # raises Stripe's 404
 
     def subscription_update(self, subscription_id: str, params: dict, ctx) -> tuple[dict, list]:
         with self._lock:

@@ -406,3 +406,15 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_subscription_items_are_listed_and_read_through_their_subscription(server):
+    _, _, sub = subscribed(server)
+    items = stripe.SubscriptionItem.list(subscription=sub.id, **OPTIONS)
+    assert [i.id for i in items.data] == [sub["items"]["data"][0]["id"]]
+    assert stripe.SubscriptionItem.retrieve(items.data[0].id, **OPTIONS).subscription == sub.id
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stripe.SubscriptionItem.retrieve("si_nope", **OPTIONS)
+    assert raised.value.code == "resource_missing"
+    lines = stripe.Invoice.list_lines(sub.latest_invoice, **OPTIONS)
+    assert lines.data[0].parent.subscription_item_details.subscription_item == items.data[0].id
