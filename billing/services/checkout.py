@@ -1,7 +1,8 @@
 """Stripe Checkout: start a hosted payment page that subscribes a customer to a plan.
 
-The pricing page's "Upgrade" button and `POST /billing/checkout` both call
-`checkout_session_create`, then send the customer's browser to the returned URL. Nothing about
+`POST /billing/checkout` (which the pricing page's "Upgrade" buttons call) and any other
+caller use `checkout_session_create`, then send the customer's browser to the returned URL.
+Nothing about
 the plan changes here: the customer moves to the plan when Stripe's webhooks report the paid
 subscription (`billing/services/subscriptions.py`).
 """
