@@ -187,6 +187,9 @@ STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# The `we_…` id of the endpoint registered at Stripe for /webhooks/stripe (names the local
+# dj-stripe WebhookEndpoint row that holds STRIPE_WEBHOOK_SECRET).
+STRIPE_WEBHOOK_ENDPOINT_ID = env.str("STRIPE_WEBHOOK_ENDPOINT_ID", default="we_portal_from_env")
 STRIPE_PRICE_STARTER = env.str("STRIPE_PRICE_STARTER", default="")
 STRIPE_PRICE_GROWTH = env.str("STRIPE_PRICE_GROWTH", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

@@ -69,7 +69,8 @@ _USAGE_SQL = """
     LEFT JOIN usage_monthlyusage u ON u.customer_id = c.id AND u.period = %s
     WHERE c.external_id = %s
 """
-_CUSTOMER_FIELDS = ["id", "external_id", "status", "grandfathered_until", "plan_id"]
+# In the model's field order: Model.from_db() pairs values with fields in that order.
+_CUSTOMER_FIELDS = ["id", "external_id", "plan_id", "status", "grandfathered_until"]
 _PLAN_FIELDS = [
     "id",
     "code",
@@ -93,7 +94,7 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
     (cid, ext, status, until, plan_id, next_plan_id, next_code, *plan_values) = row[:13]
     plan = Plan.from_db("default", _PLAN_FIELDS, [plan_id, *plan_values])
     customer = Customer.from_db(
-        "default", _CUSTOMER_FIELDS, [cid, ext, status, aware(until), plan_id]
+        "default", _CUSTOMER_FIELDS, [cid, ext, plan_id, status, aware(until)]
     )
     customer.plan = plan
     customer.grandfather_plan = (
