@@ -8,7 +8,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=$${DEBUG:-true}
 TEST_ARGS ?=
 
-.PHONY: run test install lint format migrate clean bench
+.PHONY: run run-with-stripe-standin test install lint format migrate clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,35 @@ migrate: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate
 
 run: migrate
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py demo_admin
-	@echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)"
-	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=..*' .env; then \
+	  $(MAKE) --no-print-directory run-with-stripe-standin; \
+	else \
+	  echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)"; \
+	  $(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT); \
+	fi
+
+# No Stripe key configured: the local Stripe stand-in plays Stripe (test mode), in the
+# background, its objects kept in $(STANDIN_STATE) across runs; Checkout pages and signed
+# webhooks work without a Stripe account.
+STANDIN_PORT ?= 12111
+STANDIN_STATE := stripe-standin.state.json
+STANDIN_ENV := STRIPE_SECRET_KEY=sk_test_LocalStandin000000000000 \
+	STRIPE_WEBHOOK_SECRET=whsec_local_standin STRIPE_API_BASE=http://127.0.0.1:$(STANDIN_PORT) \
+	STRIPE_PRICE_STARTER= STRIPE_PRICE_GROWTH= SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)}
+
+run-with-stripe-standin:
+	@echo "No STRIPE_SECRET_KEY: serving the local Stripe stand-in at http://127.0.0.1:$(STANDIN_PORT)"
+	@$(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_standin --port $(STANDIN_PORT) \
+	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/stripe --webhook-secret whsec_local_standin \
+	    --state-file $(STANDIN_STATE) & STANDIN=$$!; \
+	  trap 'kill $$STANDIN 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/python -c "import socket,time; [time.sleep(0.2) for _ in range(50) if socket.socket().connect_ex(('127.0.0.1', $(STANDIN_PORT)))]"; \
+	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_setup_products --output stripe-ids-sessions.standin.json && \
+	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py sync_stripe_webhook_endpoint && \
+	  echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)" && \
+	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/pytest -n 2 $(TEST_ARGS)
@@ -43,4 +68,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache $(STANDIN_STATE)

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, F
 from django.utils.html import format_html
 
+from billing.admin_import_export import CustomerImportExportMixin
 from billing.admin_migration import (
     MIGRATION_ACTIONS,
     CustomerMigrationActionsMixin,
@@ -151,11 +152,11 @@ class ProjectInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerMigrationActionsMixin, admin.ModelAdmin):
+class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, admin.ModelAdmin):
     list_display = [
         "external_id",
         "email",
-        "plan",
+        "plan_code",
         "status",
         "usage_this_month",
         "percent",
@@ -203,12 +204,14 @@ class CustomerAdmin(CustomerMigrationActionsMixin, admin.ModelAdmin):
             ]
         return readonly
 
+    @admin.display(description="plan", ordering="plan__code")
+    def plan_code(self, customer: Customer) -> str:
+        return customer.plan.code
+
     @admin.display(description="used / included", ordering="quota_used")
     def usage_this_month(self, customer: Customer) -> str:
         unit = "min" if customer.plan.bills_minutes else "sessions"
-        used = customer.quota_used
-        used = int(used) if used == int(used) else used
-        return f"{used:,} / {customer.plan_quota:,} {unit}"
+        return f"{int(customer.quota_used):,} / {customer.plan_quota:,} {unit}"
 
     @admin.display(description="%")
     def percent(self, customer: Customer):

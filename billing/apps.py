@@ -12,3 +12,6 @@ class BillingConfig(AppConfig):
         post_migrate.connect(ensure_catalogue_after_migrate, sender=self)
         # Stripe webhook receivers register themselves on import.
         from billing import webhooks  # noqa: F401
+        from billing.stripe_gateway import stripe_configure
+
+        stripe_configure()

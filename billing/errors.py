@@ -30,6 +30,12 @@ class Conflict(BillingError):
     http_status = 409
 
 
+class SubscriptionExists(Conflict):
+    """A second Checkout would bill a customer who already pays through a live subscription."""
+
+    code = "subscription_exists"
+
+
 class QuotaExceeded(BillingError):
     code = "quota_exceeded"
     http_status = 402

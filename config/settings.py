@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "billing.pages.context_processors.support",
             ],
         },
     },
@@ -80,7 +81,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding lets psycopg prepare a query after 5 runs on a connection; planning
+    # the usage read's join costs more than running it. Set DATABASE_PREPARED_STATEMENTS=false
+    # behind a transaction-pooling PgBouncer (it cannot keep prepared statements).
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the write lock instead of failing at once, and take it at BEGIN so that two
     # writers never deadlock upgrading a read lock (SQLite has no row locks).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -178,6 +187,9 @@ STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# The `we_…` id of the endpoint registered at Stripe for /webhooks/stripe (names the local
+# dj-stripe WebhookEndpoint row that holds STRIPE_WEBHOOK_SECRET).
+STRIPE_WEBHOOK_ENDPOINT_ID = env.str("STRIPE_WEBHOOK_ENDPOINT_ID", default="we_portal_from_env")
 STRIPE_PRICE_STARTER = env.str("STRIPE_PRICE_STARTER", default="")
 STRIPE_PRICE_GROWTH = env.str("STRIPE_PRICE_GROWTH", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.webhooks import stripe_webhook
 from config.health import healthz
 
 admin.site.site_header = "AI-Gate billing"
@@ -14,7 +15,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
+    path("", include("billing.api.urls")),
     path("", include("usage.urls")),
+    # Customer pages: sign-in (Django auth under accounts/), usage, pricing, checkout return.
+    path("", include("billing.pages.urls")),
 ]
 
 handler404 = "usage.api.errors.json_not_found"

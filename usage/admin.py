@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from billing.admin_import_export import MonthlyUsageImportExportMixin
 from usage.models import MonthlyUsage, Session
 
 
@@ -35,7 +36,7 @@ class SessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MonthlyUsage)
-class MonthlyUsageAdmin(ReadOnlyAdmin):
+class MonthlyUsageAdmin(MonthlyUsageImportExportMixin, ReadOnlyAdmin):
     list_display = [
         "customer",
         "period",

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from billing.models import Customer, Plan
 from billing.periods import Period, period_of
+from billing.rawsql import aware, decimal, fetch_one, param_date
 from usage.models import MonthlyUsage, Session
 
 
@@ -54,17 +55,62 @@ class UsageSummary:
         return int(self.used * 100 // quota)
 
 
+# The usage API's read: customer, plan, next plan and this month's counters in one query.
+_USAGE_SQL = """
+    SELECT c.id, c.external_id, c.status, c.grandfathered_until, c.plan_id,
+        c.grandfather_plan_id, gp.code,
+        p.code, p.name, p.billing_unit, p.included_sessions, p.included_minutes,
+        p.requests_per_minute,
+        u.total_sessions, u.successful_sessions, u.failed_sessions, u.total_minutes,
+        u.billable_minutes
+    FROM billing_customer c
+    JOIN billing_plan p ON p.id = c.plan_id
+    LEFT JOIN billing_plan gp ON gp.id = c.grandfather_plan_id
+    LEFT JOIN usage_monthlyusage u ON u.customer_id = c.id AND u.period = %s
+    WHERE c.external_id = %s
+"""
+# In the model's field order: Model.from_db() pairs values with fields in that order.
+_CUSTOMER_FIELDS = ["id", "external_id", "plan_id", "status", "grandfathered_until"]
+_PLAN_FIELDS = [
+    "id",
+    "code",
+    "name",
+    "billing_unit",
+    "included_sessions",
+    "included_minutes",
+    "requests_per_minute",
+]
+
+
 def usage_summary(*, external_id: str, now: datetime | date | None = None) -> UsageSummary:
-    """This month's usage for a user_id; an unknown user gets the free plan's zero view."""
+    """This month's usage for a user_id; an unknown user gets the free plan's zero view.
+
+    The models it returns carry only the fields the usage API reads (others load on access).
+    """
     period = period_of(now)
-    customer = (
-        Customer.objects.select_related("plan", "grandfather_plan")
-        .filter(external_id=external_id)
-        .first()
-    )
-    if customer is None:
+    row = fetch_one(_USAGE_SQL, [param_date(period.start), external_id])
+    if row is None:
         return _zero_summary(plan=Plan.objects.get(code="free"), period=period)
-    return usage_summary_for(customer=customer, period=period)
+    (cid, ext, status, until, plan_id, next_plan_id, next_code, *plan_values) = row[:13]
+    plan = Plan.from_db("default", _PLAN_FIELDS, [plan_id, *plan_values])
+    customer = Customer.from_db(
+        "default", _CUSTOMER_FIELDS, [cid, ext, plan_id, status, aware(until)]
+    )
+    customer.plan = plan
+    customer.grandfather_plan = (
+        Plan.from_db("default", ["id", "code"], [next_plan_id, next_code]) if next_plan_id else None
+    )
+    total, successful, failed, minutes, billable = row[13:]
+    return UsageSummary(
+        customer=customer,
+        plan=plan,
+        period=period,
+        total_sessions=total or 0,
+        successful_sessions=successful or 0,
+        failed_sessions=failed or 0,
+        total_minutes=decimal(minutes),
+        billable_minutes=decimal(billable),
+    )
 
 
 def usage_summary_for(*, customer: Customer, period: Period) -> UsageSummary:

@@ -3,7 +3,7 @@
 Exactness rules: every start locks its customer's row, so the concurrency count and the
 project count cannot race; the quota counter moves by one conditional UPDATE, so the quota
 holds even without that lock; a `session_id` is unique in the database, so a retry can never
-count twice.
+count twice. The start path is raw SQL (see usage/fastsql.py): it is the hottest path.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.errors import (
@@ -25,10 +24,13 @@ from billing.errors import (
     ProjectLimitReached,
     QuotaExceeded,
 )
-from billing.models import Customer, Plan, Project
+from billing.models import BillingUnit, Customer, Project
 from billing.periods import period_of
+from billing.rawsql import decimal, fetch_one, param_date, param_datetime
+from billing.services.customers import customer_get_or_create
 from usage.alerts import usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
+from usage.ratelimit import rate_limit_check
 
 logger = logging.getLogger(__name__)
 
@@ -42,149 +44,192 @@ class SessionStart:
     created: bool
 
 
-def _project_for_session(*, customer: Customer, plan: Plan, project_id: str) -> Project:
-    project = Project.objects.filter(customer=customer, project_id=project_id).first()
-    if project is not None:
-        return project
-    count = Project.objects.filter(customer=customer).count()
-    if count >= plan.max_projects:
-        raise ProjectLimitReached(
-            f"The {plan.name} plan allows {plan.max_projects} project(s); this customer already "
-            f"has {count}. Use an existing project or upgrade the plan.",
-            limit=plan.max_projects,
-        )
-    return Project.objects.create(customer=customer, project_id=project_id)
-
-
-def _check_concurrency(*, customer: Customer, plan: Plan, now: datetime) -> None:
-    stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)
-    open_sessions = Session.objects.filter(
-        customer=customer, status=SessionStatus.ACTIVE, started_at__gt=stale_before
-    ).count()
-    if open_sessions >= plan.max_concurrent_sessions:
-        raise ConcurrencyLimitReached(
-            f"{open_sessions} sessions are open; the {plan.name} plan allows "
-            f"{plan.max_concurrent_sessions} at once. End a session or retry later.",
-            retry_after=CONCURRENCY_RETRY_AFTER_SECONDS,
-            limit=plan.max_concurrent_sessions,
-        )
-
-
-def _reserve_quota(*, customer: Customer, plan: Plan, period, now: datetime) -> bool:
-    """Count one session in the month, only if the plan's quota allows it (one UPDATE).
-
-    Returns True when this start may have brought the month's use to a usage-alert level
-    (80%, 100%): the first UPDATE excludes exactly those rows, so an ordinary start stays one
-    statement and only the start reaching a level runs a second one.
-    """
-    row = MonthlyUsage.objects.filter(customer=customer, period=period)
-    if plan.bills_minutes:
-        # Minute plans reach their levels when minutes are recorded, at the session's end.
-        admissible = row.filter(billable_minutes__lt=plan.included_minutes)
-        levels = {}
-    else:
-        admissible = row.filter(total_sessions__lt=F("failed_sessions") + plan.included_sessions)
-        levels = usage_alert_levels(plan.included_sessions)
-    quiet = admissible
-    for level in levels:
-        quiet = quiet.exclude(total_sessions=F("failed_sessions") + (level - 1))
-
-    def reserve() -> bool | None:
-        """True: reserved at an alert level; False: reserved; None: not admissible."""
-        counted = {"total_sessions": F("total_sessions") + 1, "updated_at": now}
-        if quiet.update(**counted):
-            return False
-        if levels and admissible.update(**counted):
-            return True
-        return None
-
-    reserved = reserve()
-    if reserved is not None:
-        return reserved
-    # First session of the month: make the row, then try again.
-    MonthlyUsage.objects.bulk_create(
-        [MonthlyUsage(customer=customer, period=period)], ignore_conflicts=True
-    )
-    reserved = reserve()
-    if reserved is not None:
-        return reserved
-    unit = "minutes" if plan.bills_minutes else "sessions"
-    raise QuotaExceeded(
-        f"The {plan.name} plan's {plan.quota:,} {unit} for {period:%B %Y} are used up. "
-        "Upgrade the plan or wait for next month.",
-        limit=plan.quota,
-        unit=unit,
-    )
-
-
-def _send_usage_alerts(*, customer: Customer, plan: Plan, period) -> None:
-    """Read the month's use (only called when a level may just have been reached) and send
-    the alert it calls for, once per customer and month."""
-    usage = MonthlyUsage.objects.filter(customer=customer, period=period).first()
-    if usage is None:
-        return
-    used = usage.billable_minutes if plan.bills_minutes else usage.sessions_used
-    usage_alerts_send(customer=customer, plan=plan, period=period_of(period), used=used)
+_CUSTOMER_LIMITS_SQL = """
+    SELECT c.id, p.requests_per_minute
+    FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+    WHERE c.external_id = %s
+"""
+_LOCK_CUSTOMER_SQL = {
+    True: "SELECT id FROM billing_customer WHERE id = %s FOR UPDATE",
+    False: "SELECT id FROM billing_customer WHERE id = %s",  # SQLite serialises writers
+}
+# Everything admission decides on, read in one statement once the customer's row is locked.
+_ADMISSION_SQL = """
+    SELECT p.billing_unit, p.included_sessions, p.included_minutes, p.max_projects,
+        p.max_concurrent_sessions, p.name,
+        (SELECT s.customer_id FROM usage_session s WHERE s.session_id = %s),
+        (SELECT pr.id FROM billing_project pr WHERE pr.customer_id = c.id AND pr.project_id = %s),
+        (SELECT COUNT(*) FROM billing_project pr WHERE pr.customer_id = c.id),
+        (SELECT COUNT(*) FROM usage_session s
+            WHERE s.customer_id = c.id AND s.status = 'active' AND s.started_at > %s)
+    FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+    WHERE c.id = %s
+"""
+# Both return the month's use in sessions after the reservation (usage alerts read it).
+_RESERVE_SESSION_SQL = """
+    UPDATE usage_monthlyusage SET total_sessions = total_sessions + 1, updated_at = %s
+    WHERE customer_id = %s AND period = %s AND total_sessions - failed_sessions < %s
+    RETURNING total_sessions - failed_sessions
+"""
+_RESERVE_MINUTES_SQL = """
+    UPDATE usage_monthlyusage SET total_sessions = total_sessions + 1, updated_at = %s
+    WHERE customer_id = %s AND period = %s AND billable_minutes < %s
+    RETURNING total_sessions - failed_sessions
+"""
+_NEW_MONTH_SQL = """
+    INSERT INTO usage_monthlyusage (customer_id, period, total_sessions, successful_sessions,
+        failed_sessions, total_minutes, billable_minutes, updated_at)
+    VALUES (%s, %s, 0, 0, 0, 0, 0, %s)
+    ON CONFLICT (customer_id, period) DO NOTHING
+"""
+_INSERT_SESSION_SQL = """
+    INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
+    VALUES (%s, %s, %s, %s, 'active', %s)
+    RETURNING id
+"""
 
 
 def session_start(
     *,
     session_id: str,
-    customer: Customer,
+    external_id: str,
     project_id: str = DEFAULT_PROJECT_ID,
+    email: str = "",
     now: datetime | None = None,
 ) -> SessionStart:
-    """Admit a session for `customer`, or raise the limit it breaks.
+    """Admit a session for the customer `external_id`, or raise the limit it breaks.
 
-    Idempotent on `session_id`: a retry returns the session already recorded and counts
-    nothing. Raises Conflict if the id is already used by another customer.
+    An unknown customer is provisioned on the free plan. Each call counts towards the plan's
+    requests per minute. Idempotent on `session_id`: a retry returns the session already
+    recorded and counts nothing; the id already used by another customer is a Conflict.
     """
     now = now or timezone.now()
-    existing = _existing_session(session_id=session_id, customer=customer)
-    if existing is not None:
-        return SessionStart(existing, created=False)
+    row = fetch_one(_CUSTOMER_LIMITS_SQL, [external_id])
+    if row is None:
+        customer, _ = customer_get_or_create(external_id=external_id, email=email)
+        row = (customer.pk, customer.plan.requests_per_minute)
+    customer_id, requests_per_minute = row
+    rate_limit_check(subject=external_id, limit=requests_per_minute)
     try:
         with transaction.atomic():
-            locked = (
-                Customer.objects.select_for_update(of=("self",))
-                .select_related("plan")
-                .get(pk=customer.pk)
-            )
-            # Checked again under the lock: a concurrent retry may have committed meanwhile.
-            existing = _existing_session(session_id=session_id, customer=locked)
-            if existing is not None:
-                return SessionStart(existing, created=False)
-            plan = locked.plan
-            project = _project_for_session(customer=locked, plan=plan, project_id=project_id)
-            _check_concurrency(customer=locked, plan=plan, now=now)
-            period = period_of(now).start
-            at_alert_level = _reserve_quota(customer=locked, plan=plan, period=period, now=now)
-            session = Session.objects.create(
+            session, alert_due = _admit(
                 session_id=session_id,
-                customer=locked,
-                project=project,
-                period=period,
-                started_at=now,
+                customer_id=customer_id,
+                project_id=project_id,
+                now=now,
             )
-            if at_alert_level:
-                _send_usage_alerts(customer=locked, plan=plan, period=period)
     except IntegrityError:
-        # The same session_id was inserted concurrently (under another customer's lock);
-        # the whole transaction, reservation included, was rolled back.
-        existing = _existing_session(session_id=session_id, customer=customer)
-        if existing is None:
-            raise
-        return SessionStart(existing, created=False)
+        # The same session_id was inserted concurrently under another customer's lock; this
+        # transaction, reservation included, was rolled back.
+        return SessionStart(_recorded_session(session_id, customer_id), created=False)
+    if session.pk is None:
+        return SessionStart(_recorded_session(session_id, customer_id), created=False)
+    session.customer = Customer(pk=customer_id, external_id=external_id)
     logger.info(
         "session started",
-        extra={"session_id": session_id, "customer": customer.external_id, "project": project_id},
+        extra={"session_id": session_id, "customer": external_id, "project": project_id},
     )
+    if alert_due:
+        usage_alert_for(customer_id=customer_id, period=session.period)
     return SessionStart(session, created=True)
 
 
-def _existing_session(*, session_id: str, customer: Customer) -> Session | None:
-    session = Session.objects.filter(session_id=session_id).select_related("project").first()
-    if session is not None and session.customer_id != customer.pk:
+def _admit(
+    *, session_id: str, customer_id: int, project_id: str, now: datetime
+) -> tuple[Session, bool]:
+    """Inside a transaction: lock the customer, check every limit, count, record.
+
+    Returns the session (unsaved, pk None, when `session_id` was already recorded for this
+    customer) and whether this start brought the month's sessions to a usage-alert level.
+    """
+    stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)
+    period = period_of(now).start
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_CUSTOMER_SQL[connection.features.has_select_for_update], [customer_id])
+        cursor.execute(
+            _ADMISSION_SQL, [session_id, project_id, param_datetime(stale_before), customer_id]
+        )
+        (
+            billing_unit,
+            included_sessions,
+            included_minutes,
+            max_projects,
+            max_concurrent,
+            plan_name,
+            owner_id,
+            project_pk,
+            project_count,
+            open_sessions,
+        ) = cursor.fetchone()
+        if owner_id is not None:
+            if owner_id != customer_id:
+                raise Conflict(
+                    f"session_id {session_id!r} is already recorded for another customer.",
+                    field="session_id",
+                )
+            return Session(session_id=session_id), False
+        if project_pk is None and project_count >= max_projects:
+            raise ProjectLimitReached(
+                f"The {plan_name} plan allows {max_projects} project(s); this customer already "
+                f"has {project_count}. Use an existing project or upgrade the plan.",
+                limit=max_projects,
+            )
+        if open_sessions >= max_concurrent:
+            raise ConcurrencyLimitReached(
+                f"{open_sessions} sessions are open; the {plan_name} plan allows "
+                f"{max_concurrent} at once. End a session or retry later.",
+                retry_after=CONCURRENCY_RETRY_AFTER_SECONDS,
+                limit=max_concurrent,
+            )
+        bills_minutes = billing_unit == BillingUnit.MINUTES
+        quota = included_minutes if bills_minutes else included_sessions
+        reserve = [
+            _RESERVE_MINUTES_SQL if bills_minutes else _RESERVE_SESSION_SQL,
+            [param_datetime(now), customer_id, param_date(period), quota],
+        ]
+        cursor.execute(*reserve)
+        reserved = cursor.fetchone()
+        if reserved is None:
+            # First session of the month: make the row, then try again.
+            cursor.execute(_NEW_MONTH_SQL, [customer_id, param_date(period), param_datetime(now)])
+            cursor.execute(*reserve)
+            reserved = cursor.fetchone()
+            if reserved is None:
+                unit = "minutes" if bills_minutes else "sessions"
+                raise QuotaExceeded(
+                    f"The {plan_name} plan's {quota:,} {unit} for {period:%B %Y} are used up. "
+                    "Upgrade the plan or wait for next month.",
+                    limit=quota,
+                    unit=unit,
+                )
+        if project_pk is None:
+            project_pk = Project.objects.create(customer_id=customer_id, project_id=project_id).pk
+        cursor.execute(
+            _INSERT_SESSION_SQL,
+            [session_id, customer_id, project_pk, param_date(period), param_datetime(now)],
+        )
+        session_pk = cursor.fetchone()[0]
+    # Minute plans reach their alert levels when minutes are recorded, at the session's end.
+    alert_due = not bills_minutes and reserved[0] in usage_alert_levels(quota)
+    session = Session(
+        pk=session_pk,
+        session_id=session_id,
+        customer_id=customer_id,
+        project=Project(pk=project_pk, customer_id=customer_id, project_id=project_id),
+        period=period,
+        status=SessionStatus.ACTIVE,
+        started_at=now,
+    )
+    return session, alert_due
+
+
+def _recorded_session(session_id: str, customer_id: int) -> Session:
+    session = (
+        Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
+    )
+    if session is None:
+        raise RuntimeError(f"session {session_id!r} vanished after a unique-key conflict")
+    if session.customer_id != customer_id:
         raise Conflict(
             f"session_id {session_id!r} is already recorded for another customer.",
             field="session_id",
@@ -198,56 +243,87 @@ class SessionEnd:
     changed: bool
 
 
+_END_SESSION_SQL = """
+    UPDATE usage_session SET status = %s, minutes = %s, ended_at = %s
+    WHERE session_id = %s AND status = 'active'
+    RETURNING customer_id, period
+"""
+_COUNT_END_SQL = """
+    UPDATE usage_monthlyusage SET
+        successful_sessions = successful_sessions + %s,
+        failed_sessions = failed_sessions + %s,
+        total_minutes = total_minutes + %s,
+        billable_minutes = billable_minutes + %s,
+        updated_at = %s
+    WHERE customer_id = %s AND period = %s
+    RETURNING billable_minutes, (
+        SELECT p.included_minutes FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+        WHERE c.id = usage_monthlyusage.customer_id AND p.billing_unit = 'minutes'
+    )
+"""
+
+
 def session_end(
     *, session_id: str, status: str, minutes: Decimal, now: datetime | None = None
 ) -> SessionEnd:
-    """Record a session's end once; a repeat changes nothing. A failed session frees its unit."""
+    """Record a session's end once; a repeat changes nothing. A failed session frees its unit.
+
+    The UPDATE only matches an active session, so of two simultaneous ends exactly one wins.
+    """
     now = now or timezone.now()
     if status not in (SessionStatus.SUCCEEDED, SessionStatus.FAILED):
         raise ValueError(f"status must be succeeded or failed, not {status!r}")
-    with transaction.atomic():
-        session = (
-            Session.objects.select_for_update(of=("self",))
-            .select_related("customer__plan", "project")
-            .filter(session_id=session_id)
-            .first()
-        )
-        if session is None:
-            raise NotFound(f"No session {session_id!r}.")
-        if session.status != SessionStatus.ACTIVE:
-            return SessionEnd(session, changed=False)
-        succeeded = status == SessionStatus.SUCCEEDED
-        session.status = status
-        session.minutes = minutes
-        session.ended_at = now
-        session.save(update_fields=["status", "minutes", "ended_at"])
-        month = MonthlyUsage.objects.filter(customer_id=session.customer_id, period=session.period)
-        counted = {
-            "successful_sessions": F("successful_sessions") + int(succeeded),
-            "failed_sessions": F("failed_sessions") + int(not succeeded),
-            "total_minutes": F("total_minutes") + minutes,
-            "billable_minutes": F("billable_minutes") + (minutes if succeeded else 0),
-            "updated_at": now,
-        }
-        plan = session.customer.plan
-        levels = usage_alert_levels(plan.included_minutes) if plan.bills_minutes else {}
-        if succeeded and minutes and levels:
-            # A minute plan reaches an alert level when billable minutes pass it: the first
-            # UPDATE skips exactly that case, so only an end passing a level costs more.
-            quiet = month
-            for level in levels:
-                quiet = quiet.exclude(
-                    billable_minutes__lt=level, billable_minutes__gte=level - minutes
-                )
-            if not quiet.update(**counted) and month.update(**counted):
-                _send_usage_alerts(customer=session.customer, plan=plan, period=session.period)
-        else:
-            month.update(**counted)
-    logger.info(
-        "session ended",
-        extra={"session_id": session_id, "status": status, "minutes": str(minutes)},
+    succeeded = status == SessionStatus.SUCCEEDED
+    minutes_param = connection.ops.adapt_decimalfield_value(minutes, 10, 2)
+    alert_due = False
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_END_SESSION_SQL, [status, minutes_param, param_datetime(now), session_id])
+        ended = cursor.fetchone()
+        if ended is not None:
+            customer_id, period = ended
+            cursor.execute(
+                _COUNT_END_SQL,
+                [
+                    int(succeeded),
+                    int(not succeeded),
+                    minutes_param,
+                    minutes_param if succeeded else 0,
+                    param_datetime(now),
+                    customer_id,
+                    period,
+                ],
+            )
+            counted = cursor.fetchone()
+            if succeeded and minutes and counted is not None and counted[1] is not None:
+                # A minute plan: did these minutes carry the month past an alert level?
+                after = decimal(counted[0])
+                before = after - minutes
+                alert_due = any(before < level <= after for level in usage_alert_levels(counted[1]))
+    session = (
+        Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
     )
-    return SessionEnd(session, changed=True)
+    if session is None:
+        raise NotFound(f"No session {session_id!r}.")
+    if ended is not None:
+        logger.info(
+            "session ended",
+            extra={"session_id": session_id, "status": status, "minutes": str(minutes)},
+        )
+    if alert_due:
+        usage_alert_for(customer_id=session.customer_id, period=session.period)
+    return SessionEnd(session, changed=ended is not None)
+
+
+def usage_alert_for(*, customer_id: int, period) -> None:
+    """Send the usage alert the month's use calls for (once per customer and month). Called
+    only when a start or an end has just reached a level, so it may read what it needs."""
+    customer = Customer.objects.select_related("plan").get(pk=customer_id)
+    usage = MonthlyUsage.objects.filter(customer_id=customer_id, period=period).first()
+    if usage is None:
+        return
+    plan = customer.plan
+    used = usage.billable_minutes if plan.bills_minutes else usage.sessions_used
+    usage_alerts_send(customer=customer, plan=plan, period=period_of(period), used=used)
 
 
 @transaction.atomic

@@ -9,4 +9,5 @@ urlpatterns = [
         "api/v1/sessions/<str:session_id>/end", views.SessionEndView.as_view(), name="session-end"
     ),
     path("api/v1/plans", views.PlanListView.as_view(), name="plan-list"),
+    path("metrics", views.MetricsView.as_view(), name="metrics"),
 ]

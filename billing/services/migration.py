@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.bulk_sql import insert_rows, update_rows
+from billing.bulk import insert_returning_ids, update_by_id
 from billing.errors import Conflict, InvalidInput
 from billing.models import (
     BatchKind,
@@ -930,7 +930,7 @@ def _record_changes(
             )
             for row, before, after in chunk
         ]
-        ids = insert_rows(PlanChange, _PLAN_CHANGE_COLUMNS, rows)
+        ids = insert_returning_ids(PlanChange, _PLAN_CHANGE_COLUMNS, rows)
         records.extend(
             RecordedChange(pk, row, before, after)
             for pk, (row, before, after) in zip(ids, chunk, strict=True)
@@ -963,7 +963,7 @@ def _write_states(states: dict[int, MigrationState], now: datetime, progress: Pr
             )
             for customer_id, state in sorted(states.items())
         ]
-        update_rows(Customer, _STATE_COLUMNS, rows)
+        update_by_id(Customer, _STATE_COLUMNS, rows)
         progress("updating customers", len(rows), len(rows))
         return
     groups: dict[MigrationState, list[int]] = defaultdict(list)

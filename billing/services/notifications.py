@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from billing.bulk_sql import insert_rows
+from billing.bulk import insert_returning_ids
 from billing.models import Customer, EmailNotification
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def email_send_once_bulk(
         rows.append((c.pk, kind, key, c.email, subject_for(context, ctx), now, ""))
     try:
         with transaction.atomic():
-            ids = insert_rows(
+            ids = insert_returning_ids(
                 EmailNotification,
                 ("customer_id", "kind", "dedupe_key", "to_email", "subject", "created_at", "error"),
                 rows,

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing.errors import InvalidInput
 from billing.models import ServiceKey
+from billing.rawsql import aware, fetch_one
 
 KEY_PREFIX = "aig_"
 
@@ -35,16 +36,20 @@ def service_key_revoke(*, key: ServiceKey) -> None:
     ServiceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
+_ACTIVE_KEY_SQL = """
+    SELECT id, name, prefix, last_used_at FROM billing_servicekey
+    WHERE key_hash = %s AND revoked_at IS NULL
+"""
+
+
 def service_key_authenticate(raw_key: str) -> ServiceKey | None:
+    """The active key for `raw_key`, or None. Called on every API request: one plain query."""
     if not raw_key.startswith(KEY_PREFIX):
         return None
-    key = (
-        ServiceKey.objects.filter(key_hash=service_key_digest(raw_key), revoked_at__isnull=True)
-        .only("id", "name", "prefix", "last_used_at")
-        .first()
-    )
-    if key is None:
+    row = fetch_one(_ACTIVE_KEY_SQL, [service_key_digest(raw_key)])
+    if row is None:
         return None
+    key = ServiceKey(pk=row[0], name=row[1], prefix=row[2], last_used_at=aware(row[3]))
     now = timezone.now()
     # Record use at most once a minute: one extra write per minute, not per request.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:

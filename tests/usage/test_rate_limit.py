@@ -69,7 +69,7 @@ def test_counts_are_shared_through_redis(api, tiny_free_plan, settings):
         # A second "worker" sees the same counter.
         import redis as redis_lib
 
-        keys = redis_lib.Redis(host="127.0.0.1", port=6379, db=14).keys("ratelimit-test*")
+        keys = redis_lib.Redis(host="127.0.0.1", port=6379, db=14).keys("ratelimit-test*:rl:*")
     assert statuses == [200, 200, 200, 429]
     assert len(keys) == 1
     caches["default"].clear()

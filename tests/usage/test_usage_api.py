@@ -67,6 +67,25 @@ class TestUsageRead:
         MonthlyUsage.objects.filter(customer=alice).update(total_sessions=79)
         assert api.get(URL, {"user_id": "alice"}).json()["percentUsed"] == 79
 
+    def test_status_and_grandfathering_are_the_customers(self, api, customer_on):
+        from datetime import UTC, datetime
+
+        from tests.factories import plan
+
+        until = datetime(2027, 2, 1, tzinfo=UTC)
+        customer_on(
+            "legacy_pro",
+            external_id="alice",
+            status="past_due",
+            grandfathered_until=until,
+            grandfather_plan=plan("growth"),
+        )
+        body = api.get(URL, {"user_id": "alice"}).json()
+        assert body["plan"] == "legacy_pro"
+        assert body["status"] == "past_due"
+        assert body["grandfatheredUntil"] == "2027-02-01T00:00:00Z"
+        assert body["nextPlan"] == "growth"
+
     def test_legacy_minute_plan_reports_minutes(self, api, customer_on):
         customer_on("legacy_build", external_id="alice")
         body = api.get(URL, {"user_id": "alice"}).json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from billing.models import ServiceKey
@@ -69,3 +70,17 @@ class IsServiceOrCustomer(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_service(request) or signed_in_customer(request) is not None
+
+
+class ServiceKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes service keys in the OpenAPI schema as HTTP bearer auth."""
+
+    target_class = ServiceKeyAuthentication
+    name = "serviceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A key made with `manage.py create_service_key NAME`.",
+        }

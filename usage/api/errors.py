@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from billing.errors import BillingError
+from usage.metrics import REFUSAL_CODES, refusal_count
 
 _CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -24,6 +25,8 @@ _CODES = {
 
 
 def billing_error_response(exc: BillingError) -> Response:
+    if exc.code in REFUSAL_CODES:
+        refusal_count(exc.code)
     body = {"code": exc.code, "detail": exc.detail, **exc.extra}
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
@@ -52,7 +55,7 @@ def api_exception_handler(exc, context):
     return response
 
 
-API_PREFIXES = ("/api/", "/billing/", "/webhooks/", "/healthz")
+API_PREFIXES = ("/api/", "/billing/", "/webhooks/", "/healthz", "/metrics")
 
 
 def json_not_found(request, exception=None):
@@ -66,6 +69,9 @@ def json_not_found(request, exception=None):
 
 
 def json_server_error(request):
+    """JSON 500 under the API's paths; the ordinary page elsewhere."""
+    if not request.path.startswith(API_PREFIXES):
+        return server_error(request)
     return JsonResponse(
         {"code": "server_error", "detail": "Internal error; it has been logged."},
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

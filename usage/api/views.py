@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -10,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Plan
-from billing.services.customers import customer_get_or_create
 from usage.api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
 from usage.api.serializers import (
     PlanOutput,
@@ -19,6 +19,7 @@ from usage.api.serializers import (
     SessionStartInput,
     UsageOutput,
 )
+from usage.metrics import metrics_text
 from usage.ratelimit import rate_limit_check
 from usage.selectors import usage_summary
 from usage.services import session_end, session_start
@@ -76,12 +77,12 @@ class SessionStartView(APIView):
         data = SessionStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        customer, _ = customer_get_or_create(external_id=fields["user_id"], email=fields["email"])
-        rate_limit_check(subject=customer.external_id, limit=customer.plan.requests_per_minute)
         result = session_start(
-            session_id=fields["session_id"], customer=customer, project_id=fields["project_id"]
+            session_id=fields["session_id"],
+            external_id=fields["user_id"],
+            project_id=fields["project_id"],
+            email=fields["email"],
         )
-        result.session.customer = customer
         return Response(
             SessionOutput(result.session).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
@@ -112,3 +113,14 @@ class PlanListView(APIView):
     def get(self, request):
         plans = Plan.objects.select_related("migrates_to").order_by("is_legacy", "sort_order")
         return Response(PlanOutput(plans, many=True).data)
+
+
+class MetricsView(APIView):
+    permission_classes = [IsService]
+
+    @extend_schema(
+        summary="Operational figures in Prometheus' text format",
+        responses={(200, "text/plain"): str, 401: ERROR},
+    )
+    def get(self, request):
+        return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4")

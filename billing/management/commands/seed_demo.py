@@ -18,6 +18,7 @@ from billing.services.customers import (
     customer_get_or_create,
     customer_set_migration_state,
 )
+from billing.services.importing import legacy_samples_import
 from usage.models import Session, SessionStatus
 from usage.services import usage_recount
 
@@ -74,6 +75,12 @@ class Command(BaseCommand):
             self.stdout.write(f"\r  customers {index}/{len(DEMO_CUSTOMERS)}", ending="")
             self.stdout.flush()
         self.stdout.write("")
+        # The old system's customers, through the same import staff run (samples/).
+        imported = legacy_samples_import(actor="seed_demo")
+        self.stdout.write(
+            f"Legacy customers from samples/: {imported.customers}; "
+            f"their monthly usage: {imported.usage}."
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(DEMO_CUSTOMERS)} customers, {made_sessions:,} new sessions."
@@ -127,7 +134,7 @@ class Command(BaseCommand):
             periods.append(periods[-1].previous())
         made = 0
         for period in periods:
-            month_percent = percent if period == current else rng.randint(15, 70)
+            month_percent = percent if period == current else rng.randint(10, 45)
             sessions = self._month(customer, project, plan, period, month_percent, now, rng)
             Session.objects.bulk_create(sessions, batch_size=2000, ignore_conflicts=True)
             usage_recount(customer=customer, period=period.start)

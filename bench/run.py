@@ -1,0 +1,269 @@
+"""Benchmark of the usage API under gunicorn (4 workers) on PostgreSQL.
+
+Builds a fresh database `billing_bench` with 1,000 customers and 1,000,000 sessions of
+history, starts gunicorn, drives it with wrk and prints session starts/s and usage reads/s
+with p50/p99 latencies. Needs PostgreSQL at 127.0.0.1:5432, Redis at 127.0.0.1:6379 and
+`wrk` (Debian package). Run: `make bench` or `.venv/bin/python bench/run.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = "postgresql://postgres@127.0.0.1:5432"
+DB = "billing_bench"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def environment(port: int) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=f"{PG}/{DB}",
+        CACHE_URL="rediscache://127.0.0.1:6379/3",
+        SECRET_KEY="bench-only-secret-key-0123456789-0123456789-0123456789",  # noqa: S106
+        DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="600",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def build_database(env: dict, customers: int, sessions: int) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    started = time.perf_counter()
+    manage(env, "migrate", "--run-syncdb", "-v", "0")
+    log(f"schema built from the models in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    half, starter_end, free_end = customers // 2, customers * 3 // 4, customers * 17 // 20
+    with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
+        plan = dict(conn.execute("SELECT code, id FROM billing_plan").fetchall())
+        conn.execute(
+            """
+            INSERT INTO billing_customer (external_id, email, plan_id, status,
+                stripe_customer_id, stripe_subscription_id, migration_exempt,
+                created_at, updated_at)
+            SELECT format('bench-%%s', lpad(g::text, 5, '0')), format('b%%s@example.com', g),
+                CASE WHEN g <= %(half)s THEN %(growth)s
+                     WHEN g <= %(starter_end)s THEN %(starter)s
+                     WHEN g <= %(free_end)s THEN %(free)s
+                     ELSE (ARRAY[%(l1)s, %(l2)s, %(l3)s, %(l4)s, %(l5)s])[1 + g %% 5] END,
+                'active', '', '', false, now(), now()
+            FROM generate_series(1, %(n)s) g
+            """,
+            {
+                "half": half,
+                "starter_end": starter_end,
+                "free_end": free_end,
+                "n": customers,
+                "growth": plan["growth"],
+                "starter": plan["starter"],
+                "free": plan["free"],
+                "l1": plan["legacy_free"],
+                "l2": plan["legacy_starter"],
+                "l3": plan["legacy_build"],
+                "l4": plan["legacy_pro"],
+                "l5": plan["legacy_agency"],
+            },
+        )
+        conn.execute(
+            "INSERT INTO billing_project (customer_id, project_id, created_at) "
+            "SELECT id, 'default', now() FROM billing_customer"
+        )
+        # History: the three months before this one, spread evenly over customers.
+        conn.execute(
+            """
+            INSERT INTO usage_session (session_id, customer_id, project_id, period, status,
+                started_at, ended_at, minutes)
+            SELECT 'hist-' || g, c.id, p.id, date_trunc('month', t)::date,
+                CASE WHEN g %% 17 = 0 THEN 'failed' ELSE 'succeeded' END,
+                t, t + interval '2 minutes', round((1 + (g %% 7) * 0.5)::numeric, 2)
+            FROM generate_series(1, %(sessions)s) g
+            JOIN billing_customer c ON c.id = (SELECT min(id) FROM billing_customer)
+                + (g %% %(customers)s)
+            JOIN billing_project p ON p.customer_id = c.id
+            CROSS JOIN LATERAL (SELECT date_trunc('month', now()) - interval '3 months'
+                + (g::float / %(sessions)s) * interval '89 days' AS t) ts
+            """,
+            {"sessions": sessions, "customers": customers},
+        )
+        conn.execute(
+            """
+            INSERT INTO usage_monthlyusage (customer_id, period, total_sessions,
+                successful_sessions, failed_sessions, total_minutes, billable_minutes,
+                updated_at)
+            SELECT customer_id, period, count(*),
+                count(*) FILTER (WHERE status = 'succeeded'),
+                count(*) FILTER (WHERE status = 'failed'),
+                sum(minutes), coalesce(sum(minutes) FILTER (WHERE status <> 'failed'), 0), now()
+            FROM usage_session GROUP BY customer_id, period
+            """
+        )
+        conn.execute("VACUUM ANALYZE")
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM billing_customer), (SELECT count(*) FROM usage_session)"
+        ).fetchone()
+    log(
+        f"loaded {counts[0]:,} customers and {counts[1]:,} sessions "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "config.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    sys.exit("gunicorn did not answer /healthz")
+
+
+def wrk(script: str, port: int, duration: int, connections: int, extra_env: dict) -> dict:
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            script,
+            f"http://127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **extra_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def report(name: str, result: dict, ok_status: str, target: float) -> bool:
+    seconds = result["duration_us"] / 1e6
+    ok = result["statuses"].get(ok_status, 0)
+    rate = ok / seconds
+    others = {k: v for k, v in result["statuses"].items() if k != ok_status}
+    verdict = "meets" if rate >= target else "BELOW"
+    print(
+        f"{name:15s} {rate:8.0f}/s  p50 {result['p50_us'] / 1000:6.1f} ms  "
+        f"p99 {result['p99_us'] / 1000:6.1f} ms  ({ok:,} x {ok_status} in {seconds:.1f} s; "
+        f"other statuses {others or 'none'}; socket errors {result['socket_errors']})  "
+        f"{verdict} target {target:.0f}/s"
+    )
+    return rate >= target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8911)
+    parser.add_argument("--reuse-data", action="store_true", help="keep the existing database")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    env = environment(args.port)
+    if not args.reuse_data:
+        build_database(env, args.customers, args.sessions)
+    key = manage(env, "create_service_key", "bench").strip().splitlines()[-1]
+    subprocess.run(["redis-cli", "-n", "3", "FLUSHDB"], check=False, capture_output=True)
+    server = start_gunicorn(env, args.port, args.workers)
+    try:
+        common = {"BENCH_KEY": key, "BENCH_CUSTOMERS": str(args.customers)}
+        log(f"gunicorn: {args.workers} workers; wrk: 2 threads, {args.connections} connections")
+        wrk("bench/usage_read.lua", args.port, 3, args.connections, common)  # warm-up
+        reads = wrk("bench/usage_read.lua", args.port, args.duration, args.connections, common)
+        starts = wrk(
+            "bench/session_start.lua",
+            args.port,
+            args.duration,
+            args.connections,
+            {
+                **common,
+                "BENCH_RUN": f"run{int(time.time())}",
+                "BENCH_START_CUSTOMERS": str(args.customers // 2),
+            },
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(
+        f"\nPostgreSQL, {args.customers:,} customers, {args.sessions:,} sessions of history, "
+        f"rate limits on (Redis)"
+    )
+    ok = report("usage reads", reads, "200", 1000)
+    ok &= report("session starts", starts, "201", 650)
+    with psycopg.connect(f"{PG}/{DB}") as conn:
+        counted, rows = conn.execute(
+            "SELECT (SELECT coalesce(sum(total_sessions), 0) FROM usage_monthlyusage "
+            "WHERE period = date_trunc('month', now())::date), "
+            "(SELECT count(*) FROM usage_session WHERE session_id LIKE 'run%%')"
+        ).fetchone()
+    print(
+        f"exactness: {rows:,} sessions recorded this month, counters say {counted:,}: "
+        f"{'equal' if rows == counted else 'MISMATCH'}"
+    )
+    sys.exit(0 if ok and rows == counted else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+package.path = package.path .. ";bench/?.lua"
+require("wrk_common")
+
+local key = os.getenv("BENCH_KEY")
+local customers = tonumber(os.getenv("BENCH_CUSTOMERS"))
+
+function request()
+  local id = math.random(1, customers)
+  return wrk.format("GET", string.format("/billing/usage?user_id=bench-%05d", id),
+    {["Authorization"] = "Bearer " .. key})
+end

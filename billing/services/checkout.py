@@ -1,0 +1,116 @@
+"""Stripe Checkout: start a hosted payment page that subscribes a customer to a plan.
+
+`POST /billing/checkout` (which the pricing page's "Upgrade" buttons call) and any other
+caller use `checkout_session_create`, then send the customer's browser to the returned URL.
+Nothing about
+the plan changes here: the customer moves to the plan when Stripe's webhooks report the paid
+subscription (`billing/services/subscriptions.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from billing import stripe_gateway
+from billing.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
+from billing.models import Customer, CustomerStatus, Plan
+from billing.services.customers import customer_get_or_create, plan_get
+from billing.stripe_plans import plan_price_id
+
+logger = logging.getLogger(__name__)
+
+
+def checkout_plan_get(*, code: str) -> Plan:
+    """The plan with that code if it can be bought through Checkout, else InvalidInput (400)."""
+    plan = plan_get(code=code)
+    checkout_plan_check(plan=plan)
+    return plan
+
+
+def checkout_plan_check(*, plan: Plan) -> None:
+    if plan.is_legacy:
+        raise InvalidInput(
+            f"The {plan.code} plan is a legacy plan and can no longer be bought.", field="plan"
+        )
+    if not plan.is_public or plan.price_cents == 0:
+        raise InvalidInput(
+            f"The {plan.code} plan cannot be bought: choose a paid public plan.", field="plan"
+        )
+
+
+def checkout_customer_resolve(*, external_id: str, email: str = "") -> Customer:
+    """The customer a Checkout is for: provisioned on the free plan if unknown (as every API
+    call naming a user does), and given `email` if it has none (Stripe and our e-mails need
+    one)."""
+    customer, _ = customer_get_or_create(external_id=external_id, email=email)
+    if email and not customer.email:
+        Customer.objects.filter(pk=customer.pk, email="").update(email=email)
+        customer.email = email
+    return customer
+
+
+def checkout_session_create(
+    *, customer: Customer, plan: Plan, success_url: str, cancel_url: str
+) -> tuple[str, str]:
+    """Start a Stripe Checkout Session (subscription mode) for `plan`; returns (url, session_id).
+
+    Reuses the customer's Stripe customer, creating it the first time (its id is then saved on
+    our row, the only write). Stripe is called outside any transaction.
+    `success_url` may contain `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
+
+    Raises InvalidInput (400) for a free, legacy or non-public plan; Conflict (409, code
+    `conflict`) when the customer is already on `plan`; SubscriptionExists (409, code
+    `subscription_exists`) when it already pays for another plan through a live Stripe
+    subscription (a second Checkout would bill twice; that subscription's price is what
+    changes); StripeUnavailable (503) when Stripe is not configured, unreachable or refuses,
+    or when no Stripe price is configured for the plan.
+    """
+    checkout_plan_check(plan=plan)
+    current = Customer.objects.select_related("plan").get(pk=customer.pk)
+    if current.plan_id == plan.pk:
+        raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
+    if current.stripe_subscription_id and current.status != CustomerStatus.CANCELED:
+        raise SubscriptionExists(
+            f"You already pay for the {current.plan.name} plan through a subscription; "
+            "a second Checkout would bill you twice. Plan changes for subscribers are made on "
+            "that subscription.",
+            subscription=current.stripe_subscription_id,
+        )
+    price_id = plan_price_id(plan)
+    if not price_id:
+        raise StripeUnavailable(
+            f"No Stripe price is configured for the {plan.code} plan "
+            "(run `manage.py stripe_setup_products` and set STRIPE_PRICE_*)."
+        )
+    stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
+    metadata = {"user_id": current.external_id, "plan": plan.code}
+    session = stripe_gateway.checkout_session_create(
+        stripe_customer_id=stripe_customer_id,
+        price_id=price_id,
+        client_reference_id=str(current.pk),
+        metadata=metadata,
+        success_url=success_url,
+        cancel_url=cancel_url,
+    )
+    logger.info(
+        "checkout session created",
+        extra={"customer": current.external_id, "plan": plan.code, "session": session.id},
+    )
+    return session.url, session.id
+
+
+def _stripe_customer_create(customer: Customer) -> str:
+    stripe_customer_id = stripe_gateway.customer_create(customer=customer)
+    with transaction.atomic():
+        saved = Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
+            stripe_customer_id=stripe_customer_id
+        )
+    if not saved:
+        # A concurrent request saved one first; Stripe's idempotency key made it the same.
+        stripe_customer_id = Customer.objects.values_list("stripe_customer_id", flat=True).get(
+            pk=customer.pk
+        )
+    customer.stripe_customer_id = stripe_customer_id
+    return stripe_customer_id

@@ -1,0 +1,252 @@
+"""The one module of ours that calls Stripe's API (dj-stripe makes the other calls).
+
+Rules every function here keeps:
+* never inside an open database transaction: a Stripe call can take seconds and cannot be
+  rolled back, so callers call Stripe first and then write atomically (or write, then call
+  from `transaction.on_commit`). `_stripe_call` refuses to run inside `transaction.atomic`.
+* every Stripe error (unreachable, timeout, rate limit, refused request) becomes
+  `billing.errors.StripeUnavailable`, which the API answers with 503 `stripe_unavailable`.
+* idempotency keys come from our own rows, so a retried request cannot create twice.
+* the API key and API version come from settings (`STRIPE_SECRET_KEY`, `STRIPE_API_VERSION`).
+  `STRIPE_API_BASE` (development and tests only; refused with a live key) points every call,
+  ours and dj-stripe's, at the local stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import stripe
+from django.conf import settings
+from django.db import connection
+
+from billing.errors import StripeUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def stripe_configure() -> None:
+    """Point stripe-python (and so dj-stripe) at `STRIPE_API_BASE` when it is set."""
+    if settings.STRIPE_API_BASE:
+        stripe.api_base = settings.STRIPE_API_BASE.rstrip("/")
+
+
+def _options(**extra) -> dict:
+    return {
+        "api_key": settings.STRIPE_SECRET_KEY,
+        "stripe_version": settings.STRIPE_API_VERSION,
+        **extra,
+    }
+
+
+def _in_transaction() -> bool:
+    # A test's own wrapping transaction does not count; any atomic block opened by code does.
+    return any(not block._from_testcase for block in connection.atomic_blocks)
+
+
+@contextmanager
+def _stripe_call(action: str) -> Iterator[None]:
+    if _in_transaction():
+        raise RuntimeError(
+            f"Stripe call ({action}) inside a database transaction: call Stripe first and "
+            "then write atomically, or defer the call with transaction.on_commit."
+        )
+    if not settings.STRIPE_SECRET_KEY:
+        raise StripeUnavailable(
+            "Stripe is not configured on this server (STRIPE_SECRET_KEY is empty)."
+        )
+    try:
+        yield
+    except stripe.StripeError as exc:
+        logger.warning(
+            "stripe call failed",
+            extra={
+                "action": action,
+                "error": type(exc).__name__,
+                "http_status": exc.http_status,
+                "stripe_code": exc.code,
+                "request_id": exc.request_id,
+            },
+        )
+        raise StripeUnavailable(
+            f"Stripe could not {action} ({type(exc).__name__}"
+            f"{': ' + exc.user_message if exc.user_message else ''}). Try again in a moment."
+        ) from exc
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+def customer_create(*, customer) -> str:
+    """Create the Stripe Customer for one of our customers; returns its `cus_…` id.
+
+    The metadata links it back: dj-stripe's subscriber key (our primary key) so that its
+    synced Customer row points at ours, and the external `user_id` for people reading the
+    Stripe dashboard. Keyed on our row id: a retry returns the same Stripe customer.
+    """
+    metadata = {
+        "djstripe_subscriber": str(customer.pk),
+        "user_id": customer.external_id,
+    }
+    with _stripe_call("create the customer"):
+        created = stripe.Customer.create(
+            email=customer.email or None,
+            metadata=metadata,
+            **_options(idempotency_key=_customer_create_key(customer)),
+        )
+    return created.id
+
+
+def _customer_create_key(customer) -> str:
+    # The row's creation time joins its id so that a database rebuilt within Stripe's 24 h
+    # idempotency window (staging) cannot collide with the customers of the old one.
+    return f"billing-customer-{customer.pk}-{int(customer.created_at.timestamp())}-create"
+
+
+# --- checkout -------------------------------------------------------------------------------
+
+
+def checkout_session_create(
+    *,
+    stripe_customer_id: str,
+    price_id: str,
+    client_reference_id: str,
+    metadata: dict,
+    success_url: str,
+    cancel_url: str,
+) -> stripe.checkout.Session:
+    """A hosted Checkout Session in subscription mode for one price, for an existing customer."""
+    with _stripe_call("start a Checkout session"):
+        return stripe.checkout.Session.create(
+            mode="subscription",
+            customer=stripe_customer_id,
+            line_items=[{"price": price_id, "quantity": 1}],
+            client_reference_id=client_reference_id,
+            metadata=metadata,
+            subscription_data={"metadata": metadata},
+            success_url=success_url,
+            cancel_url=cancel_url,
+            **_options(),
+        )
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def subscription_change_price(
+    *,
+    subscription_id: str,
+    price_id: str,
+    proration_behavior: str = "none",
+    idempotency_key: str | None = None,
+) -> stripe.Subscription:
+    """Move a subscription's (single) item to another price; returns the updated subscription.
+
+    With the default `proration_behavior="none"` nothing is charged or credited now: the
+    current period stays paid at the old price and the next invoice bills the new one. The
+    change is immediate at Stripe, so the `customer.subscription.updated` webhook moves the
+    customer's plan to the one mapped to `price_id` at once; call this when the plan changes.
+    Already on that price: nothing is sent. Pass an `idempotency_key` made from the row that
+    decided the change (e.g. `f"plan-change-{change.pk}"`); never reuse one for another change.
+    The result is also synced into dj-stripe's tables.
+    """
+    from djstripe.models import Subscription
+
+    with _stripe_call("read the subscription"):
+        current = stripe.Subscription.retrieve(subscription_id, **_options())
+    items = current["items"]["data"]
+    if len(items) != 1:
+        raise StripeUnavailable(
+            f"Subscription {subscription_id} has {len(items)} items; expected exactly one."
+        )
+    if items[0]["price"]["id"] == price_id:
+        updated = current
+    else:
+        options = _options(idempotency_key=idempotency_key) if idempotency_key else _options()
+        with _stripe_call("change the subscription's price"):
+            updated = stripe.Subscription.modify(
+                subscription_id,
+                items=[{"id": items[0]["id"], "price": price_id}],
+                proration_behavior=proration_behavior,
+                **options,
+            )
+    with _stripe_call("sync the subscription"):
+        Subscription.sync_from_stripe_data(updated, api_key=settings.STRIPE_SECRET_KEY)
+    return updated
+
+
+# --- products and prices (stripe_setup_products) --------------------------------------------
+
+
+def product_get(*, product_id: str) -> stripe.Product | None:
+    """The product with that id, or None when Stripe has none."""
+    with _stripe_call("read the product"):
+        try:
+            return stripe.Product.retrieve(product_id, **_options())
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return None
+            raise
+
+
+def product_create(*, product_id: str, name: str, metadata: dict) -> stripe.Product:
+    """A product with our own fixed id: Stripe refuses a second product with the same id."""
+    with _stripe_call("create the product"):
+        return stripe.Product.create(
+            id=product_id,
+            name=name,
+            metadata=metadata,
+            **_options(),
+        )
+
+
+def product_update(*, product_id: str, **fields) -> stripe.Product:
+    with _stripe_call("update the product"):
+        return stripe.Product.modify(product_id, **fields, **_options())
+
+
+def price_find(*, lookup_key: str) -> stripe.Price | None:
+    """The active price holding `lookup_key`, or None."""
+    with _stripe_call("look up the price"):
+        found = stripe.Price.list(lookup_keys=[lookup_key], active=True, limit=1, **_options())
+    return found.data[0] if found.data else None
+
+
+def price_create(
+    *,
+    product_id: str,
+    unit_amount: int,
+    currency: str,
+    interval: str,
+    lookup_key: str,
+    metadata: dict,
+    idempotency_key: str,
+) -> stripe.Price:
+    """A recurring price; takes `lookup_key` over from any older price holding it."""
+    with _stripe_call("create the price"):
+        return stripe.Price.create(
+            product=product_id,
+            unit_amount=unit_amount,
+            currency=currency,
+            recurring={"interval": interval},
+            lookup_key=lookup_key,
+            transfer_lookup_key=True,
+            metadata=metadata,
+            **_options(idempotency_key=idempotency_key),
+        )
+
+
+def price_archive(*, price_id: str) -> stripe.Price:
+    with _stripe_call("archive the price"):
+        return stripe.Price.modify(price_id, active=False, **_options())
+
+
+def catalogue_sync(*, product: stripe.Product, price: stripe.Price) -> None:
+    """Copy a product and its price into dj-stripe's tables (dj-stripe may call Stripe)."""
+    from djstripe.models import Price, Product
+
+    with _stripe_call("sync the product and price"):
+        Product.sync_from_stripe_data(product, api_key=settings.STRIPE_SECRET_KEY)
+        Price.sync_from_stripe_data(price, api_key=settings.STRIPE_SECRET_KEY)

@@ -1,0 +1,85 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.db import DatabaseError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_503_when_database_is_down(client):
+    with mock.patch("config.health.connection.cursor", side_effect=DatabaseError("down")):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unavailable"
+
+
+def manage(*args, **env):
+    # Only what a production shell would have: no test-suite defaults leak in.
+    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = manage("check", DEBUG="false", DATABASE_URL="sqlite:////tmp/unused.sqlite3")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_check_deploy_passes_with_production_settings():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
+        ALLOWED_HOSTS="billing.ai-gate.dev",
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_fails_with_debug_on():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="true",
+        SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+    )
+    assert result.returncode != 0
+
+
+def test_stand_in_base_is_refused_with_a_live_key():
+    result = manage(
+        "check",
+        DEBUG="true",
+        STRIPE_SECRET_KEY="sk_live_" + "x" * 24,
+        STRIPE_API_BASE="http://127.0.0.1:12111",
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+    )
+    assert result.returncode != 0
+    assert "refused with a live key" in result.stderr
+
+
+def test_unknown_api_path_is_json_404(client):
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -1,0 +1,94 @@
+"""Operational figures for monitoring: refusal counters (shared cache) and database gauges.
+
+`GET /metrics` (service key) serves them in Prometheus' text format.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from billing.models import Customer, EmailNotification
+from billing.periods import period_of
+
+REFUSAL_CODES = ("quota_exceeded", "concurrency_limit", "rate_limited", "project_limit")
+
+
+def refusal_count(code: str) -> None:
+    """Count one refused request by its error code (on the refusal path only)."""
+    key = f"metrics:refusals:{code}"
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=None)
+
+
+def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
+    """(name, type, labels, value) for every figure."""
+    from djstripe.models import WebhookEventTrigger
+
+    from usage.models import MonthlyUsage, Session, SessionStatus
+
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)
+    rows: list[tuple[str, str, dict, float]] = []
+    open_sessions = Session.objects.filter(
+        status=SessionStatus.ACTIVE, started_at__gt=stale_before
+    ).count()
+    rows.append(("aigate_sessions_open", "gauge", {}, open_sessions))
+    month = MonthlyUsage.objects.filter(period=period_of(now).start).aggregate(
+        total=Sum("total_sessions", default=0),
+        failed=Sum("failed_sessions", default=0),
+        minutes=Sum("total_minutes", default=0),
+    )
+    rows.append(("aigate_sessions_this_month", "gauge", {"outcome": "all"}, month["total"]))
+    rows.append(("aigate_sessions_this_month", "gauge", {"outcome": "failed"}, month["failed"]))
+    rows.append(("aigate_minutes_this_month", "gauge", {}, float(month["minutes"])))
+    for row in Customer.objects.values("plan__code", "status").annotate(n=Count("id")):
+        labels = {"plan": row["plan__code"], "status": row["status"]}
+        rows.append(("aigate_customers", "gauge", labels, row["n"]))
+    rows.append(
+        (
+            "aigate_customers_grandfathered",
+            "gauge",
+            {},
+            Customer.objects.filter(grandfathered_until__isnull=False).count(),
+        )
+    )
+    for code in REFUSAL_CODES:
+        value = cache.get(f"metrics:refusals:{code}", 0)
+        rows.append(("aigate_refusals_total", "counter", {"code": code}, value))
+    day_ago = now - timedelta(days=1)
+    webhooks = WebhookEventTrigger.objects.filter(created__gte=day_ago).aggregate(
+        bad_signature=Count("id", filter=Q(valid=False)),
+        failed=Count("id", filter=Q(valid=True, processed=False)),
+    )
+    rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "bad_signature"},
+                 webhooks["bad_signature"]))  # fmt: skip
+    rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, webhooks["failed"]))
+    rows.append(
+        (
+            "aigate_emails_failed",
+            "gauge",
+            {},
+            EmailNotification.objects.exclude(error="").filter(sent_at__isnull=True).count(),
+        )
+    )
+    return rows
+
+
+def metrics_text() -> str:
+    lines: list[str] = []
+    typed: set[str] = set()
+    for name, kind, labels, value in metrics_snapshot():
+        if name not in typed:
+            lines.append(f"# TYPE {name} {kind}")
+            typed.add(name)
+        label_text = ",".join(f'{key}="{val}"' for key, val in sorted(labels.items()))
+        lines.append(f"{name}{{{label_text}}} {value}" if labels else f"{name} {value}")
+    return "\n".join(lines) + "\n"
