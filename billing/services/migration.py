@@ -1059,17 +1059,14 @@ def _send_batch_emails(plan: MigrationPlan, batch: MigrationBatch, progress: Pro
     sent = email_send_once_bulk(
         kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced)
     )
+    context_for = _grouped_contexts()
     sent += email_send_once_bulk(
         kind=EmailKind.MIGRATED,
         messages=[
             (
                 change.row.as_recipient(),
                 f"batch-{batch.pk}",
-                {
-                    "old_plan": change.from_plan,
-                    "new_plan": change.destination,
-                    "moved_at": plan.now,
-                },
+                context_for(change.from_plan, change.destination, plan.now),
             )
             for change in moved
         ],

@@ -256,6 +256,12 @@ class TestApply:
         with django_capture_on_commit_callbacks(execute=True):
             batch = migration_run(kind=BatchKind.REMAP, notify=True, actor="tester")
         assert [m.subject for m in mail.outbox] == ["You're now on AI-Gate Growth"]
+        message = mail.outbox[0]
+        assert "from Pro (minutes, legacy) to Growth" in message.body
+        assert "20,000 sessions a month (about 40,000 minutes)" in message.body
+        assert "$99/month" in message.body
+        html = message.alternatives[0][0]
+        assert "<strong>20,000 sessions</strong>" in html and "$99/month" in html
         assert EmailNotification.objects.get().dedupe_key == f"batch-{batch.pk}"
 
     def test_a_failed_apply_leaves_nothing_behind(self, monkeypatch):
