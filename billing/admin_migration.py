@@ -325,13 +325,19 @@ class MigrationBatchAdminMixin:
     change_form_template = "admin/billing/migrationbatch/change_form.html"
     rollback_template = "admin/billing/migrationbatch/rollback_confirm.html"
 
+    _SHOWN_AS_TEXT = {"report", "selection", "mapping"}
+
     def get_fields(self, request, obj=None):
-        # The report is shown as a table (below), never as a raw JSON blob.
-        return [f for f in super().get_fields(request, obj) if f not in ("report", "selection")]
+        # The report is shown as a table (below), selection and mapping as text.
+        return [f for f in super().get_fields(request, obj) if f not in self._SHOWN_AS_TEXT]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = [f for f in super().get_readonly_fields(request, obj) if f != "report"]
-        return [*readonly, "selection_summary"]
+        return [*readonly, "selection_summary", "mapping_summary"]
+
+    @admin.display(description="mapping")
+    def mapping_summary(self, batch: MigrationBatch) -> str:
+        return ", ".join(f"{old} → {new}" for old, new in batch.mapping.items()) or "-"
 
     @admin.display(description="selection")
     def selection_summary(self, batch: MigrationBatch) -> str:
@@ -370,6 +376,11 @@ class MigrationBatchAdminMixin:
             "can_roll_back": batch.status != BatchStatus.PLANNED
             and batch.rolled_back_count < batch.changed_count,
             "can_change_customers": request.user.has_perm("billing.change_customer"),
+            # Every field is read-only: a batch changes only through apply and roll back.
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 

@@ -1,0 +1,75 @@
+"""Real races on PostgreSQL: overlapping cron runs and a batch racing the end of
+grandfathering, each thread on its own connection."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import BatchKind, EmailNotification, MigrationBatch, PlanChange
+from billing.services.migration import CustomerSelection, grandfathering_apply, migration_run
+from tests.billing.migration_support import legacy_customer, migration_fields
+from tests.factories import plan
+from tests.helpers import requires_postgres
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(n: int, call) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = call(i)
+        except Exception as exc:  # reported to the test, not lost in the thread
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_overlapping_grandfathering_runs_move_each_customer_once():
+    ended = timezone.now() - timedelta(minutes=5)
+    customers = [
+        legacy_customer("legacy_build", grandfathered_until=ended, grandfather_plan=plan("starter"))
+        for _ in range(30)
+    ]
+    results = race(4, lambda i: grandfathering_apply(actor=f"cron-{i}"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(1 for r in results if r.batch is not None) == 1
+    assert MigrationBatch.objects.count() == 1
+    for customer in customers:
+        assert migration_fields(customer) == ("starter", None, None, False)
+        assert PlanChange.objects.filter(customer=customer).count() == 1
+    assert EmailNotification.objects.filter(kind="migrated").count() == 30
+    assert len(mail.outbox) == 30
+
+
+def test_a_batch_racing_the_grandfathering_end_never_double_moves():
+    ended = timezone.now() - timedelta(minutes=5)
+    customers = [
+        legacy_customer("legacy_pro", grandfathered_until=ended, grandfather_plan=plan("growth"))
+        for _ in range(20)
+    ]
+    selection = CustomerSelection(customer_ids=tuple(c.pk for c in customers))
+    calls = [
+        lambda: grandfathering_apply(actor="cron"),
+        lambda: migration_run(kind=BatchKind.END_GRANDFATHERING, selection=selection, actor="t"),
+    ]
+    results = race(2, lambda i: calls[i]())
+    assert not [r for r in results if isinstance(r, Exception)], results
+    for customer in customers:
+        assert migration_fields(customer) == ("growth", None, None, False)
+        # Whichever ran second found nobody grandfathered any more.
+        assert PlanChange.objects.filter(customer=customer).count() == 1
