@@ -227,6 +227,12 @@ def _migration_part(snapshot: dict) -> tuple:
 def _state_from_snapshot(snapshot: dict, plans_by_code: dict[str, Plan]) -> MigrationState:
     until = snapshot.get("grandfathered_until")
     next_code = snapshot.get("grandfather_plan")
+    missing = [c for c in (snapshot["plan"], next_code) if c and c not in plans_by_code]
+    if missing:
+        raise Conflict(
+            f"The plan history names plan(s) {', '.join(missing)} that no longer exist "
+            "(renamed?): restore the plan code before rolling back."
+        )
     return MigrationState(
         plan_id=plans_by_code[snapshot["plan"]].pk,
         grandfathered_until=datetime.fromisoformat(until) if until else None,

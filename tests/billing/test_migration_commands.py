@@ -13,6 +13,7 @@ from billing.models import (
     Customer,
     EmailNotification,
     MigrationBatch,
+    Plan,
     PlanChange,
 )
 from billing.services.migration import (
@@ -351,6 +352,16 @@ class TestRollbackBatch:
     def test_unknown_batch_is_an_error(self, args):
         with pytest.raises(CommandError):
             run("rollback_batch", *args)
+
+    def test_a_renamed_plan_code_is_a_clear_error_and_changes_nothing(self):
+        customer = legacy_customer("legacy_build")
+        out, _ = run("migrate_to_sessions", "--now", "--apply")
+        Plan.objects.filter(code="legacy_build").update(code="old_build")
+        before = database_state()
+        with pytest.raises(CommandError, match="plan\\(s\\) legacy_build that no longer exist"):
+            run("rollback_batch", out.splitlines()[-1].split()[1])
+        assert database_state() == before
+        assert migration_fields(customer)[0] == "starter"
 
     def test_a_planned_batch_cannot_be_rolled_back(self):
         legacy_customer("legacy_build")
