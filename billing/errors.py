@@ -36,6 +36,24 @@ class SubscriptionExists(Conflict):
     code = "subscription_exists"
 
 
+class SubscriptionMissing(Conflict):
+    """A plan switch for a customer who pays through no live subscription: use Checkout."""
+
+    code = "no_subscription"
+
+
+class PaymentPastDue(Conflict):
+    """A plan switch refused while the subscription's last payment is unpaid."""
+
+    code = "past_due"
+
+
+class UsageOverPlan(Conflict):
+    """A move down refused: this month's usage already uses up the smaller plan's quota."""
+
+    code = "usage_over_plan"
+
+
 class QuotaExceeded(BillingError):
     code = "quota_exceeded"
     http_status = 402

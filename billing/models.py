@@ -139,6 +139,12 @@ class Customer(models.Model):
     def is_grandfathered(self) -> bool:
         return self.grandfathered_until is not None
 
+    @property
+    def has_live_subscription(self) -> bool:
+        """Pays through a Stripe subscription that has not ended: plan changes move that
+        subscription's price, and a second Checkout would bill twice."""
+        return bool(self.stripe_subscription_id) and self.status != CustomerStatus.CANCELED
+
 
 class Project(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="projects")

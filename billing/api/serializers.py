@@ -12,3 +12,19 @@ class CheckoutInput(serializers.Serializer):
 class CheckoutOutput(serializers.Serializer):
     checkoutUrl = serializers.URLField()
     sessionId = serializers.CharField()
+
+
+class SubscriptionSwitchInput(serializers.Serializer):
+    plan = serializers.SlugField(max_length=40)
+    user_id = serializers.CharField(max_length=255, required=False, default="")
+
+
+class SubscriptionSwitchOutput(serializers.Serializer):
+    plan = serializers.CharField(help_text="The plan the customer is on now.")
+    status = serializers.CharField(help_text="active, past_due or canceled.")
+    direction = serializers.ChoiceField(choices=["upgrade", "downgrade"])
+    subscriptionId = serializers.CharField()
+    prorationBehavior = serializers.CharField(
+        help_text="How Stripe bills the change: `create_prorations` (difference or credit on "
+        "the next invoice)."
+    )

@@ -4,4 +4,9 @@ from billing.api import views
 
 urlpatterns = [
     path("billing/checkout", views.CheckoutView.as_view(), name="billing-checkout"),
+    path(
+        "billing/subscription",
+        views.SubscriptionSwitchView.as_view(),
+        name="billing-subscription",
+    ),
 ]

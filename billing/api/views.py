@@ -1,4 +1,5 @@
-"""`POST /billing/checkout`: start a Stripe Checkout for a plan."""
+"""`POST /billing/checkout`: start a Stripe Checkout for a plan; `POST /billing/subscription`:
+switch a subscriber's live subscription to another plan."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.serializers import CheckoutInput, CheckoutOutput
+from billing.api.serializers import (
+    CheckoutInput,
+    CheckoutOutput,
+    SubscriptionSwitchInput,
+    SubscriptionSwitchOutput,
+)
 from billing.services.checkout import (
     checkout_customer_resolve,
     checkout_plan_get,
     checkout_session_create,
 )
+from billing.services.customers import customer_get
+from billing.services.plan_switch import PRORATION_BEHAVIOR, subscription_switch_plan
 from usage.api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
@@ -44,14 +52,9 @@ class CheckoutView(APIView):
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         plan = checkout_plan_get(code=fields["plan"])
-        if is_service(request):
-            if not fields["user_id"]:
-                raise ValidationError({"user_id": ["This field is required with a service key."]})
-            external_id = fields["user_id"]
-        else:
-            external_id = signed_in_customer(request).external_id
-            if fields["user_id"] and fields["user_id"] != external_id:
-                raise PermissionDenied("A customer may start a Checkout only for itself.")
+        external_id = _caller_customer_id(
+            request, fields["user_id"], refusal="A customer may start a Checkout only for itself."
+        )
         customer = checkout_customer_resolve(external_id=external_id, email=fields["email"])
         # Stripe sends the browser back to the customer pages' return views.
         site = settings.SITE_URL.rstrip("/")
@@ -66,3 +69,74 @@ class CheckoutView(APIView):
             CheckoutOutput({"checkoutUrl": url, "sessionId": session_id}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+class SubscriptionSwitchView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="Switch a subscriber's live Stripe subscription to another paid plan",
+        description="For a customer who already pays through a subscription (Checkout answers "
+        "409 `subscription_exists` for them). The change takes effect now and Stripe prorates "
+        "it: an upgrade adds the difference for the rest of the period to the next invoice, a "
+        "downgrade credits the unused part. The answer already shows the new plan; the "
+        "webhook about the same change changes nothing more. A service key names the customer "
+        "with `user_id`; a signed-in customer may omit it. Errors: 400 unknown, free or legacy "
+        "plan; 404 unknown `user_id`; 409 `conflict` (already on that plan), "
+        "`no_subscription` (no live subscription: use `POST /billing/checkout`), `past_due` "
+        "(pay the failed invoice first), `usage_over_plan` (this month's sessions do not fit "
+        "the smaller plan).",
+        request=SubscriptionSwitchInput,
+        responses={
+            200: SubscriptionSwitchOutput,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            503: OpenApiResponse(
+                description="`stripe_unavailable`: Stripe is unreachable; nothing changed"
+            ),
+        },
+    )
+    def post(self, request):
+        data = SubscriptionSwitchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        plan = checkout_plan_get(code=fields["plan"])
+        external_id = _caller_customer_id(
+            request, fields["user_id"], refusal="A customer may switch only its own plan."
+        )
+        customer = customer_get(external_id=external_id)
+        switch = subscription_switch_plan(customer=customer, plan=plan, actor=_actor(request))
+        return Response(
+            SubscriptionSwitchOutput(
+                {
+                    "plan": switch.plan.code,
+                    "status": switch.status,
+                    "direction": switch.direction,
+                    "subscriptionId": switch.subscription_id,
+                    "prorationBehavior": PRORATION_BEHAVIOR,
+                }
+            ).data
+        )
+
+
+def _caller_customer_id(request, user_id: str, *, refusal: str) -> str:
+    """The `user_id` a request acts for: any named one with a service key; a signed-in
+    customer only itself (PermissionDenied, 403, for another)."""
+    if is_service(request):
+        if not user_id:
+            raise ValidationError({"user_id": ["This field is required with a service key."]})
+        return user_id
+    external_id = signed_in_customer(request).external_id
+    if user_id and user_id != external_id:
+        raise PermissionDenied(refusal)
+    return external_id
+
+
+def _actor(request) -> str:
+    """Who asked, for the audit row."""
+    if is_service(request):
+        return f"service key {request.user.key.name}"
+    return request.user.get_username()

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing.models import Customer, CustomerStatus, Plan
+from billing.services.plan_switch import UPGRADE, switch_direction
 from usage.selectors import UsageSummary
 
 WARNING_PERCENT = 80
@@ -165,7 +166,8 @@ class CardAction:
     SIGN_IN = "sign_in"  # anonymous visitor
     CURRENT = "current"
     CHECKOUT = "checkout"  # a paid plan the customer may buy through Stripe Checkout
-    CONTACT = "contact"  # a move down: handled by people, not by a second subscription
+    SWITCH = "switch"  # a subscriber moves its live subscription to this plan (confirmed first)
+    CONTACT = "contact"  # a move down to free, or down without a subscription: handled by people
     NONE = "none"  # signed in without a customer (staff)
 
 
@@ -175,6 +177,7 @@ class PlanCard:
     action: str
     is_next_plan: bool  # the plan a grandfathered customer moves to
     checkout_label: str = ""
+    direction: str = ""  # upgrade or downgrade from the current plan, for Checkout or a switch
 
     @property
     def plan(self) -> Plan:
@@ -187,32 +190,41 @@ class PlanCard:
 
 def plan_cards(*, plans: list[Plan], customer: Customer | None, signed_in: bool) -> list[PlanCard]:
     current = customer.plan if customer else None
+    subscribed = customer is not None and customer.has_live_subscription
     next_plan_id = customer.grandfather_plan_id if customer and customer.is_grandfathered else None
     cards = []
     for plan in plans:
-        action = _card_action(plan=plan, current=current, signed_in=signed_in)
-        label = ""
-        if action == CardAction.CHECKOUT:
-            verb = "Upgrade to" if plan.price_cents > current.price_cents else "Switch to"
-            label = f"{verb} {plan.name}"
+        action = _card_action(
+            plan=plan, current=current, signed_in=signed_in, subscribed=subscribed
+        )
+        label = direction = ""
+        if action in (CardAction.CHECKOUT, CardAction.SWITCH):
+            direction = switch_direction(current=current, target=plan)
+            upgrade_checkout = action == CardAction.CHECKOUT and direction == UPGRADE
+            label = f"{'Upgrade to' if upgrade_checkout else 'Switch to'} {plan.name}"
         cards.append(
             PlanCard(
                 terms=PlanTerms(plan),
                 action=action,
                 is_next_plan=plan.pk == next_plan_id,
                 checkout_label=label,
+                direction=direction,
             )
         )
     return cards
 
 
-def _card_action(*, plan: Plan, current: Plan | None, signed_in: bool) -> str:
+def _card_action(*, plan: Plan, current: Plan | None, signed_in: bool, subscribed: bool) -> str:
     if not signed_in:
         return CardAction.SIGN_IN
     if current is None:
         return CardAction.NONE
     if plan.pk == current.pk:
         return CardAction.CURRENT
+    # A subscriber moves its subscription to any other paid plan, up or down (prorated); going
+    # to free ends the subscription, which people handle.
+    if subscribed:
+        return CardAction.SWITCH if plan.price_cents > 0 else CardAction.CONTACT
     # A legacy customer may buy any paid session plan (its own plan is going away); others
     # buy a dearer plan. Moving down is done by staff so that no second subscription starts.
     if plan.price_cents > 0 and (current.is_legacy or plan.price_cents > current.price_cents):

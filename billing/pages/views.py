@@ -17,8 +17,10 @@ from billing.periods import period_of
 from billing.selectors import public_plans
 from usage.selectors import usage_summary_for
 
-# The Stripe helper's endpoint (issue 3); the pricing page's script posts the plan to it.
+# The API endpoints the pricing page's script posts the plan to: Checkout for a new
+# subscription, the switch for a customer who already pays through one.
 CHECKOUT_ENDPOINT = "/billing/checkout"
+SWITCH_ENDPOINT = "/billing/subscription"
 
 
 def _no_customer(request: HttpRequest) -> HttpResponse:
@@ -67,6 +69,7 @@ def pricing_page(request: HttpRequest) -> HttpResponse:
         "customer": customer,
         "cards": cards,
         "checkout_endpoint": CHECKOUT_ENDPOINT,
+        "switch_endpoint": SWITCH_ENDPOINT,
     }
     return render(request, "pages/pricing.html", context)
 
@@ -74,10 +77,12 @@ def pricing_page(request: HttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def checkout_success(request: HttpRequest) -> HttpResponse:
-    """Where Stripe Checkout sends the customer after paying.
+    """Where Stripe Checkout sends the customer after paying, and the pricing page after a
+    subscription switch (`?change=switch`).
 
-    The plan changes when Stripe's webhook arrives, which may be a moment after the
-    redirect: until then the page says the payment went through and the plan is on its way.
+    After Checkout the plan changes when Stripe's webhook arrives, which may be a moment
+    after the redirect: until then the page says the payment went through and the plan is on
+    its way. A switch has already changed the plan when the browser gets here.
     """
     customer = customer_for_user(request.user)
     if customer is None:
@@ -87,6 +92,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
         "customer": customer,
         "expected_plan": expected,
         "is_active": expected is None or expected.pk == customer.plan_id,
+        "switched": request.GET.get("change") == "switch",
         "plan_terms": PlanTerms(customer.plan),
     }
     return render(request, "pages/checkout_success.html", context)

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from billing import stripe_gateway
 from billing.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
-from billing.models import Customer, CustomerStatus, Plan
+from billing.models import Customer, Plan
 from billing.services.customers import customer_get_or_create, plan_get
 from billing.stripe_plans import plan_price_id
 
@@ -71,11 +71,11 @@ def checkout_session_create(
     current = Customer.objects.select_related("plan").get(pk=customer.pk)
     if current.plan_id == plan.pk:
         raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
-    if current.stripe_subscription_id and current.status != CustomerStatus.CANCELED:
+    if current.has_live_subscription:
         raise SubscriptionExists(
             f"You already pay for the {current.plan.name} plan through a subscription; "
-            "a second Checkout would bill you twice. Plan changes for subscribers are made on "
-            "that subscription.",
+            "a second Checkout would bill you twice. Switch that subscription's plan with "
+            "POST /billing/subscription instead.",
             subscription=current.stripe_subscription_id,
         )
     price_id = plan_price_id(plan)

@@ -165,11 +165,17 @@ def subscription_state_apply(
     event_id: str,
     event_type: str,
     event_at: datetime | None,
+    source: str = ChangeSource.WEBHOOK,
+    actor: str = ACTOR,
 ) -> list[PlanChange]:
     """Apply the governing subscription's state to the customer; returns the audit rows.
 
     `event_at`: the time of a subscription event, checked against and recorded in
-    `stripe_state_at`; None for events that do not order the state (invoice, checkout).
+    `stripe_state_at`; None for events that do not order the state (invoice, checkout, and a
+    change we made ourselves and synced at once, `billing/services/plan_switch.py`).
+    `source`/`actor` name who caused the change in the audit rows. Whichever of that sync and
+    the webhook about the same change runs second finds nothing left to change and writes no
+    row (both hold the customer's row lock).
     """
     state = governing_subscription(stripe_customer_id=stripe_customer_id)
     if state is None:
@@ -205,8 +211,8 @@ def subscription_state_apply(
                 to_plan=locked.plan,
                 from_price_cents=locked.plan.price_cents,
                 to_price_cents=locked.plan.price_cents,
-                source=ChangeSource.WEBHOOK,
-                actor=ACTOR,
+                source=source,
+                actor=actor,
                 reason=reason,
                 stripe_event_id=event_id,
                 state_before=before,
@@ -216,8 +222,8 @@ def subscription_state_apply(
     plan_change = customer_change_plan(
         customer=locked,
         plan=plan,
-        source=ChangeSource.WEBHOOK,
-        actor=ACTOR,
+        source=source,
+        actor=actor,
         reason=reason,
         stripe_event_id=event_id,
     )

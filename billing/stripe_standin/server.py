@@ -319,6 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         request_id = objects.new_id("req_", 14)
+        self._params = {}  # one handler serves every request of a kept-alive connection
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length).decode("utf-8") if length else ""
         try:
@@ -328,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             params = decode_form(parse_qsl(split.query, keep_blank_values=True))
             if raw_body and "json" not in (self.headers.get("Content-Type") or ""):
                 params.update(decode_form(parse_qsl(raw_body, keep_blank_values=True)))
+            self._params = params
             ctx = RequestContext(
                 request_id=request_id, idempotency_key=self.headers.get("Idempotency-Key")
             )
@@ -402,6 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "stripe_version": self.headers.get("Stripe-Version"),
                 "stripe_account": self.headers.get("Stripe-Account"),
                 "idempotency_key": self.headers.get("Idempotency-Key"),
+                # What the client asked for (tests check e.g. `proration_behavior`).
+                "params": getattr(self, "_params", {}),
             }
         )
 

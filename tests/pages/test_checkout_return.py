@@ -63,3 +63,17 @@ def test_return_pages_for_a_login_without_customer():
     client.force_login(UserFactory(username="nobody"))
     assert client.get("/billing/success/").status_code == 403
     assert client.get("/billing/cancel/").status_code == 403
+
+
+def test_success_after_a_subscription_switch_says_nothing_was_paid_today():
+    alice = customer_with_login("growth", username="alice")
+    html = (
+        signed_in(alice)
+        .get("/billing/success/", {"plan": "growth", "change": "switch"})
+        .content.decode()
+    )
+    assert "<title>Plan switched" in html
+    assert "You are on Growth" in text(html)
+    assert "Your subscription is switched and your new limits apply now." in text(html)
+    assert "payment went through" not in text(html)
+    assert "prorated difference (or credit) appears on your next invoice" in text(html)

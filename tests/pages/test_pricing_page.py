@@ -107,3 +107,46 @@ def test_home_sends_visitors_to_pricing_and_customers_to_usage():
     assert Client().get("/")["Location"] == "/pricing/"
     alice = customer_with_login("free", username="alice")
     assert signed_in(alice).get("/")["Location"] == "/account/usage/"
+
+
+def test_subscriber_switches_its_subscription_instead_of_a_second_checkout():
+    alice = customer_with_login(
+        "starter", username="alice", stripe_customer_id="cus_1", stripe_subscription_id="sub_1"
+    )
+    html = signed_in(alice).get(URL).content.decode()
+    by_plan = cards(html)
+    assert "Switch to Growth" in by_plan["growth"]
+    assert "Upgrade to Growth" not in html
+    assert "Ask us to move you" in by_plan["free"]  # free ends the subscription: people do it
+    assert re.findall(r'data-checkout-plan="(\w+)"\s+data-switch', html) == ["growth"]
+    assert (
+        "Switch your subscription to Growth now? Growth's limits apply at once. You pay the "
+        "prorated difference for the rest of this billing period on your next invoice."
+    ) in by_plan["growth"]
+    assert "Yes, switch to Growth Keep Starter" in by_plan["growth"]
+    form = re.search(r"<form hidden data-checkout-form.*?</form>", html, re.S).group(0)
+    assert 'data-switch-endpoint="/billing/subscription"' in form
+    assert 'data-success-url="/billing/success/"' in form
+
+
+def test_growth_subscriber_may_switch_down_to_starter_with_a_credit():
+    bob = customer_with_login(
+        "growth", username="bob", stripe_customer_id="cus_2", stripe_subscription_id="sub_2"
+    )
+    html = signed_in(bob).get(URL).content.decode()
+    starter = cards(html)["starter"]
+    assert "Switch to Starter" in starter
+    assert (
+        "Starter's limits apply at once, and the unused part of Growth is credited on your "
+        "next invoice."
+    ) in starter
+    assert re.findall(r'data-checkout-plan="(\w+)"', html) == ["starter"]
+
+
+def test_canceled_subscriber_goes_through_checkout_again():
+    carol = customer_with_login(
+        "free", username="carol", stripe_subscription_id="sub_3", status="canceled"
+    )
+    html = signed_in(carol).get(URL).content.decode()
+    assert "Upgrade to Starter" in cards(html)["starter"]
+    assert "data-switch" not in re.search(r"<button[^>]*data-checkout-plan[^>]*>", html).group(0)
