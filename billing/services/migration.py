@@ -1284,8 +1284,10 @@ class RollbackPlan:
 def _later_changes(batch: MigrationBatch) -> dict[int, tuple]:
     """Per customer of the batch, the latest change made after it by anything else.
 
-    A later batch that changed the customer and was rolled back for it since nets out: its
-    change and its rollback row are both ignored (the state check still compares the result).
+    Only rows that changed what a rollback restores count (plan, grandfathering, exemption):
+    a subscription status change recorded by a webhook does not. A later batch that changed
+    the customer and was rolled back for it since nets out: its change and its rollback row
+    are both ignored. (The caller also compares the current state with the batch's result.)
     """
     batch_change_before = PlanChange.objects.filter(
         batch=batch, customer_id=OuterRef("customer_id"), id__lt=OuterRef("id")
@@ -1297,11 +1299,22 @@ def _later_changes(batch: MigrationBatch) -> dict[int, tuple]:
         .filter(Exists(batch_change_before))
         .exclude(batch=batch)
         .order_by("customer_id", "id")
-        .values_list("customer_id", "id", "batch_id", "source", "actor", "created_at")
+        .values_list(
+            "customer_id",
+            "id",
+            "batch_id",
+            "source",
+            "actor",
+            "created_at",
+            "state_before",
+            "state_after",
+        )
     )
     by_customer: dict[int, list[tuple]] = defaultdict(list)
-    for customer_id, *rest in later:
-        by_customer[customer_id].append(tuple(rest))
+    for customer_id, pk, batch_id, source, actor, at, before, after in later:
+        if before and _migration_part(before) == _migration_part(after):
+            continue
+        by_customer[customer_id].append((pk, batch_id, source, actor, at))
     result: dict[int, tuple] = {}
     for customer_id, items in by_customer.items():
         applied = {b for _, b, source, _, _ in items if b and source != ChangeSource.ROLLBACK}

@@ -341,6 +341,34 @@ class TestRollbackBatch:
         assert "LEFT ALONE" in out and customer.external_id in out
         assert migration_fields(customer)[0] == "starter"
 
+    def test_a_later_status_only_change_does_not_block_the_rollback(self):
+        """A webhook recording past_due changes nothing that a rollback restores."""
+        from billing.services.customers import customer_state
+
+        customer = legacy_customer("legacy_build")
+        out, _ = run("migrate_to_sessions", "--now", "--apply")
+        current = Customer.objects.select_related("plan").get(pk=customer.pk)
+        before = customer_state(current)
+        current.status = "past_due"
+        current.save(update_fields=["status"])
+        PlanChange.objects.create(
+            customer=current,
+            from_plan=current.plan,
+            to_plan=current.plan,
+            from_price_cents=current.plan.price_cents,
+            to_price_cents=current.plan.price_cents,
+            source=ChangeSource.WEBHOOK,
+            actor="stripe",
+            reason="invoice.payment_failed",
+            state_before=before,
+            state_after=customer_state(current),
+        )
+        out, _ = run("rollback_batch", out.splitlines()[-1].split()[1])
+        assert "restored 1 of 1" in out and "LEFT ALONE" not in out
+        assert migration_fields(customer)[0] == "legacy_build"
+        customer.refresh_from_db()
+        assert customer.status == "past_due"  # not a migration field: left as it is
+
     def test_state_changed_without_a_record_is_also_left_alone(self):
         customer = legacy_customer("legacy_build")
         out, _ = run("migrate_to_sessions", "--apply")
