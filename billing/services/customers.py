@@ -31,6 +31,38 @@ def customer_state(customer: Customer) -> dict:
     }
 
 
+def plan_change_record(
+    *,
+    customer: Customer,
+    from_plan: Plan | None,
+    before: dict,
+    after: dict,
+    source: str,
+    actor: str,
+    reason: str = "",
+    batch: MigrationBatch | None = None,
+    stripe_event_id: str = "",
+) -> PlanChange:
+    """Write the audit row of a change already made to `customer` (its plan is the new one).
+
+    Callers hold the customer's row lock and write the row in the same transaction.
+    """
+    return PlanChange.objects.create(
+        customer=customer,
+        from_plan=from_plan,
+        to_plan=customer.plan,
+        from_price_cents=from_plan.price_cents if from_plan else None,
+        to_price_cents=customer.plan.price_cents,
+        source=source,
+        actor=actor,
+        reason=reason,
+        batch=batch,
+        stripe_event_id=stripe_event_id,
+        state_before=before,
+        state_after=after,
+    )
+
+
 def plan_get(*, code: str) -> Plan:
     try:
         return Plan.objects.get(code=code)
@@ -114,19 +146,16 @@ def customer_change_plan(
     if before == after:
         return None
     locked.save(update_fields=["plan", "grandfathered_until", "grandfather_plan", "updated_at"])
-    change = PlanChange.objects.create(
+    change = plan_change_record(
         customer=locked,
         from_plan=old_plan,
-        to_plan=plan,
-        from_price_cents=old_plan.price_cents,
-        to_price_cents=plan.price_cents,
+        before=before,
+        after=after,
         source=source,
         actor=actor,
         reason=reason,
         batch=batch,
         stripe_event_id=stripe_event_id,
-        state_before=before,
-        state_after=after,
     )
     # Keep the caller's instance in step with the database.
     customer.plan = locked.plan
@@ -182,16 +211,13 @@ def customer_set_migration_state(
     customer.grandfathered_until = locked.grandfathered_until
     customer.grandfather_plan = locked.grandfather_plan
     customer.migration_exempt = locked.migration_exempt
-    return PlanChange.objects.create(
+    return plan_change_record(
         customer=locked,
         from_plan=locked.plan,
-        to_plan=locked.plan,
-        from_price_cents=locked.plan.price_cents,
-        to_price_cents=locked.plan.price_cents,
+        before=before,
+        after=after,
         source=source,
         actor=actor,
         reason=reason,
         batch=batch,
-        state_before=before,
-        state_after=after,
     )

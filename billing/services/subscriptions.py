@@ -32,7 +32,12 @@ from djstripe.models import Session as StripeSession
 from djstripe.models import Subscription as StripeSubscription
 
 from billing.models import ChangeSource, Customer, CustomerStatus, EmailKind, Plan, PlanChange
-from billing.services.customers import DEFAULT_PLAN_CODE, customer_change_plan, customer_state
+from billing.services.customers import (
+    DEFAULT_PLAN_CODE,
+    customer_change_plan,
+    customer_state,
+    plan_change_record,
+)
 from billing.services.notifications import email_send_once
 from billing.stripe_plans import plan_for_price
 
@@ -205,18 +210,15 @@ def subscription_state_apply(
     locked.save(update_fields=["status", "stripe_subscription_id", "stripe_state_at", "updated_at"])
     if before["status"] != after["status"]:
         changes.append(
-            PlanChange.objects.create(
+            plan_change_record(
                 customer=locked,
                 from_plan=locked.plan,
-                to_plan=locked.plan,
-                from_price_cents=locked.plan.price_cents,
-                to_price_cents=locked.plan.price_cents,
+                before=before,
+                after=after,
                 source=source,
                 actor=actor,
                 reason=reason,
                 stripe_event_id=event_id,
-                state_before=before,
-                state_after=after,
             )
         )
     plan_change = customer_change_plan(
