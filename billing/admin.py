@@ -19,6 +19,7 @@ from billing.models import (
     PlanChange,
     Project,
     ServiceKey,
+    StripePriceMove,
 )
 from billing.selectors import customers_with_usage
 from billing.services.service_keys import service_key_revoke
@@ -283,6 +284,33 @@ class EmailNotificationAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in EmailNotification._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(StripePriceMove)
+class StripePriceMoveAdmin(admin.ModelAdmin):
+    """The Stripe price moves outbox, read-only: `manage.py stripe_price_moves` sends them."""
+
+    list_display = [
+        "id",
+        "batch",
+        "subscription_id",
+        "from_price_id",
+        "to_price_id",
+        "status",
+        "attempts",
+        "last_error",
+        "updated_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["subscription_id", "=batch__id"]
+    readonly_fields = [f.name for f in StripePriceMove._meta.fields]
+    raw_id_fields = ["plan_change", "batch"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
