@@ -306,6 +306,7 @@ class StripePriceMoveAdmin(admin.ModelAdmin):
     search_fields = ["subscription_id", "=batch__id"]
     readonly_fields = [f.name for f in StripePriceMove._meta.fields]
     raw_id_fields = ["plan_change", "batch"]
+    list_select_related = ["batch"]
 
     def has_add_permission(self, request) -> bool:
         return False
