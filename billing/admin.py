@@ -11,6 +11,7 @@ from billing.admin_migration import (
     GrandfatheringFilter,
     MigrationBatchAdminMixin,
 )
+from billing.admin_readonly import ReadOnlyAdmin
 from billing.models import (
     Customer,
     EmailNotification,
@@ -223,7 +224,7 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(admin.ModelAdmin):
+class PlanChangeAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "customer",
@@ -241,15 +242,6 @@ class PlanChangeAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "from_plan", "to_plan", "batch"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(MigrationBatch)

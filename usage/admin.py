@@ -1,20 +1,8 @@
 from django.contrib import admin
 
 from billing.admin_import_export import MonthlyUsageImportExportMixin
+from billing.admin_readonly import ReadOnlyAdmin
 from usage.models import MonthlyUsage, Session
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Metering rows change only through the metering services."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Session)

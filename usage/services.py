@@ -44,14 +44,19 @@ class SessionStart:
     created: bool
 
 
-_CUSTOMER_LIMITS_SQL = """
-    SELECT c.id, p.requests_per_minute
-    FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
-    WHERE c.external_id = %s
-"""
+# Finds and locks the customer in one statement; SQLite has no row locks but serialises
+# writers (transactions begin IMMEDIATE, see settings).
 _LOCK_CUSTOMER_SQL = {
-    True: "SELECT id FROM billing_customer WHERE id = %s FOR UPDATE",
-    False: "SELECT id FROM billing_customer WHERE id = %s",  # SQLite serialises writers
+    True: """
+        SELECT c.id, p.requests_per_minute
+        FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+        WHERE c.external_id = %s FOR UPDATE OF c
+    """,
+    False: """
+        SELECT c.id, p.requests_per_minute
+        FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+        WHERE c.external_id = %s
+    """,
 }
 # Everything admission decides on, read in one statement once the customer's row is locked.
 _ADMISSION_SQL = """
@@ -104,14 +109,17 @@ def session_start(
     recorded and counts nothing; the id already used by another customer is a Conflict.
     """
     now = now or timezone.now()
-    row = fetch_one(_CUSTOMER_LIMITS_SQL, [external_id])
-    if row is None:
-        customer, _ = customer_get_or_create(external_id=external_id, email=email)
-        row = (customer.pk, customer.plan.requests_per_minute)
-    customer_id, requests_per_minute = row
-    rate_limit_check(subject=external_id, limit=requests_per_minute)
+    lock_sql = _LOCK_CUSTOMER_SQL[connection.features.has_select_for_update]
+    customer_id = None
     try:
         with transaction.atomic():
+            row = fetch_one(lock_sql, [external_id])
+            if row is None:
+                # Provisioned inside this transaction: a refused first start creates nothing.
+                customer_get_or_create(external_id=external_id, email=email)
+                row = fetch_one(lock_sql, [external_id])
+            customer_id, requests_per_minute = row
+            rate_limit_check(subject=external_id, limit=requests_per_minute)
             session, alert_due = _admit(
                 session_id=session_id,
                 customer_id=customer_id,
@@ -121,6 +129,8 @@ def session_start(
     except IntegrityError:
         # The same session_id was inserted concurrently under another customer's lock; this
         # transaction, reservation included, was rolled back.
+        if customer_id is None:
+            raise
         return SessionStart(_recorded_session(session_id, customer_id), created=False)
     if session.pk is None:
         return SessionStart(_recorded_session(session_id, customer_id), created=False)
@@ -137,7 +147,7 @@ def session_start(
 def _admit(
     *, session_id: str, customer_id: int, project_id: str, now: datetime
 ) -> tuple[Session, bool]:
-    """Inside a transaction: lock the customer, check every limit, count, record.
+    """Inside a transaction, the customer's row locked: check every limit, count, record.
 
     Returns the session (unsaved, pk None, when `session_id` was already recorded for this
     customer) and whether this start brought the month's sessions to a usage-alert level.
@@ -145,7 +155,6 @@ def _admit(
     stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)
     period = period_of(now).start
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_CUSTOMER_SQL[connection.features.has_select_for_update], [customer_id])
         cursor.execute(
             _ADMISSION_SQL, [session_id, project_id, param_datetime(stale_before), customer_id]
         )

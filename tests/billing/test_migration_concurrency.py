@@ -1,42 +1,19 @@
 """Real races on PostgreSQL: overlapping cron runs and a batch racing the end of
 grandfathering, each thread on its own connection."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from billing.models import BatchKind, EmailNotification, MigrationBatch, PlanChange
 from billing.services.migration import CustomerSelection, grandfathering_apply, migration_run
 from tests.billing.migration_support import legacy_customer, migration_fields
 from tests.factories import plan
-from tests.helpers import requires_postgres
+from tests.helpers import race, requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(n: int, call) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = call(i)
-        except Exception as exc:  # reported to the test, not lost in the thread
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_overlapping_grandfathering_runs_move_each_customer_once():

@@ -1,39 +1,17 @@
 """Real races on PostgreSQL: many threads, each with its own connection, released together."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from billing.models import Customer, Plan, PlanChange
 from billing.periods import period_of
 from tests.factories import CustomerFactory
-from tests.helpers import requires_postgres
+from tests.helpers import race, requires_postgres
 from usage.models import MonthlyUsage, Session
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(n: int, call) -> list:
-    """Run call(i) in n threads released at the same instant; return the results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = call(i)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def client_for(key: str) -> APIClient:

@@ -188,11 +188,11 @@ class TestSessionStart:
     ):
         customer_on("growth", external_id="alice")
         start(api, "warm")
-        # key, customer, (savepoint), lock, admission, reserve, insert, (release)
-        with django_assert_max_num_queries(8):
-            assert start(api, "s1").status_code == 201
-        # key, customer, (savepoint), lock, admission, (release), read the recorded session
+        # key, (savepoint), find-and-lock customer, admission, reserve, insert, (release)
         with django_assert_max_num_queries(7):
+            assert start(api, "s1").status_code == 201
+        # key, (savepoint), find-and-lock, admission, (release), read the recorded session
+        with django_assert_max_num_queries(6):
             assert start(api, "s1").status_code == 200
 
 

@@ -27,29 +27,36 @@ class SessionEndInput(serializers.Serializer):
     )
 
 
-class SessionOutput(serializers.ModelSerializer):
-    sessionId = serializers.CharField(source="session_id")
-    userId = serializers.CharField(source="customer.external_id")
-    projectId = serializers.CharField(source="project.project_id")
-    startedAt = serializers.DateTimeField(source="started_at")
-    endedAt = serializers.DateTimeField(source="ended_at")
-    minutes = serializers.DecimalField(
-        max_digits=10, decimal_places=2, coerce_to_string=False, allow_null=True
-    )
-    period = serializers.DateField(format="%Y-%m")
+class SessionOutput(serializers.Serializer):
+    """A session as the API shows it. `payload()` builds it directly: on the session start
+    path a serializer's field machinery cost a quarter of the request."""
 
-    class Meta:
-        model = Session
-        fields = [
-            "sessionId",
-            "userId",
-            "projectId",
-            "status",
-            "startedAt",
-            "endedAt",
-            "minutes",
-            "period",
-        ]
+    sessionId = serializers.CharField()
+    userId = serializers.CharField()
+    projectId = serializers.CharField()
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    startedAt = serializers.DateTimeField()
+    endedAt = serializers.DateTimeField(allow_null=True)
+    minutes = serializers.FloatField(allow_null=True)
+    period = serializers.CharField(help_text="The billing month it counts in, YYYY-MM.")
+
+    @staticmethod
+    def payload(session: Session) -> dict:
+        return {
+            "sessionId": session.session_id,
+            "userId": session.customer.external_id,
+            "projectId": session.project.project_id,
+            "status": session.status,
+            "startedAt": _timestamp(session.started_at),
+            "endedAt": _timestamp(session.ended_at),
+            "minutes": _number(session.minutes),
+            "period": session.period.strftime("%Y-%m"),
+        }
+
+
+def _timestamp(value):
+    """ISO 8601 in UTC with a Z, as DRF's DateTimeField writes it."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class UsageOutput(serializers.Serializer):

@@ -84,7 +84,7 @@ class SessionStartView(APIView):
             email=fields["email"],
         )
         return Response(
-            SessionOutput(result.session).data,
+            SessionOutput.payload(result.session),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
@@ -102,7 +102,7 @@ class SessionEndView(APIView):
         data = SessionEndInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = session_end(session_id=session_id, **data.validated_data)
-        return Response(SessionOutput(result.session).data)
+        return Response(SessionOutput.payload(result.session))
 
 
 class PlanListView(APIView):
