@@ -280,7 +280,7 @@ class EmailNotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripePriceMove)
-class StripePriceMoveAdmin(admin.ModelAdmin):
+class StripePriceMoveAdmin(ReadOnlyAdmin):
     """The Stripe price moves outbox, read-only: `manage.py stripe_price_moves` sends them."""
 
     list_display = [
@@ -296,15 +296,7 @@ class StripePriceMoveAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["subscription_id", "=batch__id"]
-    readonly_fields = [f.name for f in StripePriceMove._meta.fields]
-    raw_id_fields = ["plan_change", "batch"]
     list_select_related = ["batch"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ServiceKey)

@@ -85,7 +85,7 @@ class TestOutbox:
         assert PlanChange.objects.count() == 2
         assert not StripePriceMove.objects.exists()
 
-    def test_a_target_plan_without_price_is_failed_with_what_to_do(self):
+    def test_a_target_plan_without_price_is_failed_with_what_to_do(self, admin_client):
         starter = plan("starter")
         starter.stripe_price_id = ""
         starter.save()
@@ -102,6 +102,8 @@ class TestOutbox:
         call_command("stripe_price_moves", "--dry-run", "--retry", stdout=out)
         assert "sub_1: price_build → (no price id) [failed, 0 attempt(s)]" in out.getvalue()
         assert "Dry run: nothing sent." in out.getvalue()
+        page = admin_client.get("/admin/billing/stripepricemove/").content.decode()
+        assert "sub_1" in page and "has no Stripe price id" in page
 
 
 @pytest.mark.django_db
