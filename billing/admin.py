@@ -20,6 +20,7 @@ from billing.models import (
     PlanChange,
     Project,
     ServiceKey,
+    StripePriceMove,
 )
 from billing.selectors import customers_with_usage
 from billing.services.service_keys import service_key_revoke
@@ -276,6 +277,26 @@ class EmailNotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(StripePriceMove)
+class StripePriceMoveAdmin(ReadOnlyAdmin):
+    """The Stripe price moves outbox, read-only: `manage.py stripe_price_moves` sends them."""
+
+    list_display = [
+        "id",
+        "batch",
+        "subscription_id",
+        "from_price_id",
+        "to_price_id",
+        "status",
+        "attempts",
+        "last_error",
+        "updated_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["subscription_id", "=batch__id"]
+    list_select_related = ["batch"]
 
 
 @admin.register(ServiceKey)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.errors import BillingError
-from billing.models import BatchKind, BatchStatus, MigrationBatch
+from billing.models import BatchKind, BatchStatus, MigrationBatch, PriceMoveStatus
 from billing.services.migration import (
     MAX_GRANDFATHER_MONTHS,
     NOTICE,
@@ -39,6 +39,7 @@ from billing.services.migration import (
     migration_plan,
     migration_run,
 )
+from billing.services.stripe_price_moves import price_move_counts
 
 ENDING_SOON_DAYS = 30
 REPORT_PAGE_SIZE = 1000
@@ -365,6 +366,7 @@ class MigrationBatchAdminMixin:
         batch = get_object_or_404(MigrationBatch, pk=object_id)
         customer_url = reverse("admin:billing_customer_change", args=["__pk__"])
         rows, page = _report_rows(batch.report or {}, request.GET.get("page"), customer_url)
+        price_moves = price_move_counts(batch_id=batch.pk)
         extra = {
             "batch": batch,
             "report": batch.report or {},
@@ -372,6 +374,10 @@ class MigrationBatchAdminMixin:
             "report_page": page,
             "totals": (batch.report or {}).get("totals"),
             "rollbacks": (batch.report or {}).get("rollbacks", []),
+            "price_moves": price_moves,
+            "price_move_rows": [
+                (label, price_moves.get(status)) for status, label in PriceMoveStatus.choices
+            ],
             "can_apply": batch.status == BatchStatus.PLANNED,
             "can_roll_back": batch.status != BatchStatus.PLANNED
             and batch.rolled_back_count < batch.changed_count,

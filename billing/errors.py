@@ -85,3 +85,9 @@ class RateLimited(BillingError):
 class StripeUnavailable(BillingError):
     code = "stripe_unavailable"
     http_status = 503
+
+
+class StripePriceChanged(Conflict):
+    """A subscription is no longer on the price a move expected to find: changed since."""
+
+    code = "stripe_price_changed"

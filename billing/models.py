@@ -305,3 +305,49 @@ class ServiceKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PriceMoveStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (needs staff)"
+    SKIPPED = "skipped", "Skipped (superseded)"
+
+
+class StripePriceMove(models.Model):
+    """Outbox row: a subscription to move to another Stripe price because a plan changed.
+
+    Written in the same transaction as its PlanChange, so no move is lost; sent to Stripe after
+    commit and retried by `manage.py stripe_price_moves` with the same idempotency key, so none
+    is done twice. A failure never undoes the plan change.
+    """
+
+    plan_change = models.OneToOneField(
+        PlanChange, on_delete=models.PROTECT, related_name="stripe_price_move"
+    )
+    batch = models.ForeignKey(
+        MigrationBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stripe_price_moves",
+    )
+    subscription_id = models.CharField(max_length=255, db_index=True)
+    from_price_id = models.CharField(max_length=255, blank=True)
+    to_price_id = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(
+        max_length=16, choices=PriceMoveStatus.choices, default=PriceMoveStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "id"]), models.Index(fields=["batch", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.from_price_id} → {self.to_price_id} ({self.status})"

@@ -22,7 +22,7 @@ import stripe
 from django.conf import settings
 from django.db import connection
 
-from billing.errors import StripeUnavailable
+from billing.errors import StripePriceChanged, StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def subscription_change_price(
     price_id: str,
     proration_behavior: str = "none",
     idempotency_key: str | None = None,
+    expected_price_id: str | None = None,
 ) -> stripe.Subscription:
     """Move a subscription's (single) item to another price; returns the updated subscription.
 
@@ -150,6 +151,8 @@ def subscription_change_price(
     customer's plan to the one mapped to `price_id` at once; call this when the plan changes.
     Already on that price: nothing is sent. Pass an `idempotency_key` made from the row that
     decided the change (e.g. `f"plan-change-{change.pk}"`); never reuse one for another change.
+    With `expected_price_id`, a subscription found on neither that price nor `price_id`
+    (changed since by someone else) is left alone: `StripePriceChanged`.
     The result is also synced into dj-stripe's tables.
     """
     from djstripe.models import Subscription
@@ -161,7 +164,13 @@ def subscription_change_price(
         raise StripeUnavailable(
             f"Subscription {subscription_id} has {len(items)} items; expected exactly one."
         )
-    if items[0]["price"]["id"] == price_id:
+    current_price = items[0]["price"]["id"]
+    if expected_price_id and current_price not in (expected_price_id, price_id):
+        raise StripePriceChanged(
+            f"Subscription {subscription_id} is on price {current_price} now, not "
+            f"{expected_price_id}: changed since at Stripe, left as it is."
+        )
+    if current_price == price_id:
         updated = current
     else:
         options = _options(idempotency_key=idempotency_key) if idempotency_key else _options()

@@ -9,7 +9,8 @@ One path for every bulk change of plan or migration state, used by the commands
 2. `migration_run(...)` / `migration_batch_apply(...)` do it: the same plan computed under row
    locks, then one PlanChange per changed customer (bulk INSERT, with `state_before` /
    `state_after` snapshots) and the customers' new state in a few grouped UPDATEs, all in one
-   transaction. E-mails and Stripe price moves happen after commit.
+   transaction, with the Stripe price moves it calls for (an outbox, same transaction).
+   E-mails are sent and the price moves made after commit.
 3. `migration_batch_rollback(...)` restores every customer of a batch exactly from the
    `state_before` snapshots; a customer changed since by something else is left alone and
    reported, unless forced.
@@ -47,9 +48,16 @@ from billing.models import (
     MigrationBatch,
     Plan,
     PlanChange,
+    StripePriceMove,
 )
 from billing.periods import Period, add_months, period_of
 from billing.services.notifications import Recipient, email_send_once_bulk
+from billing.services.stripe_price_moves import (
+    DuePriceMove,
+    price_moves_after_commit,
+    price_moves_record,
+)
+from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)
 
@@ -864,8 +872,10 @@ def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progres
     batch.report = plan.report()
     if batch.notify or plan.kind == BatchKind.AUTO_MIGRATE:
         batch.report["emails_recorded"] = _send_batch_emails(plan, batch, progress)
+    batch.report["stripe_price_moves"] = _record_stripe_price_moves(
+        records, plans=plan.plans, batch=batch
+    )
     batch.save()
-    _schedule_stripe_price_moves(records, plans=plan.plans)
     logger.info(
         "migration batch applied",
         extra={
@@ -1115,62 +1125,52 @@ def migration_notices_send(
 # --- Stripe -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StripePriceMove:
-    """A subscription to move to another price from its next period, without proration."""
-
-    plan_change_id: int
-    customer_id: int
-    subscription_id: str
-    from_price_id: str
-    to_price_id: str
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"plan-change-{self.plan_change_id}-price"
-
-
 def stripe_price_moves(
-    records: Iterable[RecordedChange], plans: dict[int, Plan]
-) -> list[StripePriceMove]:
+    records: Iterable[RecordedChange],
+    plans: dict[int, Plan],
+    *,
+    to_prices: dict[int, str] | None = None,
+) -> list[DuePriceMove]:
     """The Stripe price moves that recorded plan changes call for: every customer with a
-    subscription whose plan changed (a grandfathering date alone moves nothing in Stripe)."""
-    return [
-        StripePriceMove(
-            plan_change_id=record.plan_change_id,
-            customer_id=record.row.customer_id,
-            subscription_id=record.row.stripe_subscription_id,
-            from_price_id=plans[record.before.plan_id].stripe_price_id,
-            to_price_id=plans[record.after.plan_id].stripe_price_id,
+    subscription whose plan changed (a grandfathering date alone moves nothing in Stripe).
+
+    The price is the new plan's, unless `to_prices` (customer id → price; a rollback's
+    recorded old price) says otherwise."""
+    to_prices = to_prices or {}
+    price_of: dict[int, str] = {}
+    moves = []
+    for record in records:
+        if not record.row.stripe_subscription_id or record.before.plan_id == record.after.plan_id:
+            continue
+        for plan_id in (record.before.plan_id, record.after.plan_id):
+            if plan_id not in price_of:
+                price_of[plan_id] = plan_price_id(plans[plan_id])
+        moves.append(
+            DuePriceMove(
+                plan_change_id=record.plan_change_id,
+                subscription_id=record.row.stripe_subscription_id,
+                from_price_id=price_of[record.before.plan_id],
+                to_plan=plans[record.after.plan_id],
+                to_price_id=to_prices.get(record.row.customer_id) or price_of[record.after.plan_id],
+            )
         )
-        for record in records
-        if record.row.stripe_subscription_id and record.before.plan_id != record.after.plan_id
-    ]
+    return moves
 
 
-def _schedule_stripe_price_moves(records: list[RecordedChange], *, plans: dict[int, Plan]) -> None:
-    moves = stripe_price_moves(records, plans)
-    if moves:
-        transaction.on_commit(partial(_stripe_price_moves_after_commit, moves))
-
-
-def _stripe_price_moves_after_commit(moves: list[StripePriceMove]) -> None:
-    """The one place where bulk plan changes reach Stripe, after the database committed.
-
-    The Stripe gateway (issue 3, `billing/stripe_gateway.py`) is not there yet, so nothing is
-    called; the due moves are logged (each one is also recoverable from its PlanChange:
-    `state_after["stripe_subscription_id"]` and `["stripe_price_id"]`). Wiring: for each
-    move, call the gateway's "move the subscription to this price from its next period,
-    without proration" with `move.subscription_id`, `move.to_price_id` and
-    `move.idempotency_key`; a failure is logged per move and must not undo the plan change.
-    """
-    logger.warning(
-        "stripe price moves due (gateway not wired yet)",
-        extra={
-            "moves": len(moves),
-            "plan_changes": f"{moves[0].plan_change_id}..{moves[-1].plan_change_id}",
-        },
-    )
+def _record_stripe_price_moves(
+    records: list[RecordedChange],
+    *,
+    plans: dict[int, Plan],
+    batch: MigrationBatch,
+    to_prices: dict[int, str] | None = None,
+) -> int:
+    """Record the due moves in this transaction (the outbox); send them once it commits."""
+    moves = stripe_price_moves(records, plans, to_prices=to_prices)
+    if not moves:
+        return 0
+    price_moves_record(moves=moves, batch_id=batch.pk)
+    transaction.on_commit(partial(price_moves_after_commit, batch.pk))
+    return len(moves)
 
 
 # --- Grandfathering ends ----------------------------------------------------------------------
@@ -1397,6 +1397,26 @@ def migration_batch_rollback_plan(
     )
 
 
+def _recorded_prices(rows: list[RollbackRow]) -> dict[int, str]:
+    """Per customer, the Stripe price a rollback restores: the one its subscription was moved
+    from by the batch (as recorded with that move), else the one its `state_before`
+    snapshot names. Customers with neither get their restored plan's price."""
+    move_from: dict[int, str] = {}
+    change_ids = [row.change_id for row in rows if row.row.stripe_subscription_id]
+    for chunk in _chunks(change_ids):
+        move_from.update(
+            StripePriceMove.objects.filter(plan_change_id__in=chunk)
+            .exclude(from_price_id="")
+            .values_list("plan_change_id", "from_price_id")
+        )
+    prices = {}
+    for row in rows:
+        price = move_from.get(row.change_id) or row.restore.get("stripe_price_id") or ""
+        if price:
+            prices[row.row.customer_id] = price
+    return prices
+
+
 def migration_batch_rollback(
     *,
     batch: MigrationBatch,
@@ -1448,7 +1468,12 @@ def migration_batch_rollback(
             "rollbacks": [*locked.report.get("rollbacks", []), summary],
         }
         locked.save(update_fields=["status", "rolled_back_at", "rolled_back_count", "report"])
-        _schedule_stripe_price_moves(records, plans=plan.plans)
+        _record_stripe_price_moves(
+            records,
+            plans=plan.plans,
+            batch=locked,
+            to_prices=_recorded_prices(plan.to_restore),
+        )
     logger.info("migration batch rolled back", extra=plan.summary() | {"actor": actor})
     batch.refresh_from_db()
     return plan

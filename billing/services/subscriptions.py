@@ -8,7 +8,8 @@ never the event's payload but dj-stripe's synced rows, which hold Stripe's curre
   past_due, unpaid), else the newest ended one. Its price decides the plan (through
   `billing.stripe_plans`), its status ours: active/trialing → active, past_due/unpaid →
   past_due, canceled/incomplete_expired → canceled on the free plan; an incomplete one
-  changes nothing yet.
+  changes nothing yet. While our newest price move of that subscription (a bulk plan change
+  by staff) has not reached Stripe, the subscription's old price does not change the plan.
 * a `customer.subscription.*` event (for which dj-stripe has just re-fetched the subscription)
   older than the newest one applied (`Customer.stripe_state_at`) changes nothing, so a late or
   concurrent delivery never undoes newer state. Other events apply the synced rows as they are
@@ -39,6 +40,7 @@ from billing.services.customers import (
     plan_change_record,
 )
 from billing.services.notifications import email_send_once
+from billing.services.stripe_price_moves import latest_move_awaited
 from billing.stripe_plans import plan_for_price
 
 logger = logging.getLogger(__name__)
@@ -198,7 +200,15 @@ def subscription_state_apply(
         )
         return []
     status = STATUS_FROM_STRIPE[state.status]
-    plan = _plan_for(state)
+    if state.status in LIVE_STATUSES and latest_move_awaited(
+        subscription_id=state.subscription_id, price_ids=state.price_ids
+    ):
+        # Our plan change is ahead of Stripe: its price move is still to be sent (outbox,
+        # `billing/services/stripe_price_moves.py`). The old price must not move the
+        # customer back; the move's own webhook brings Stripe in line with the plan.
+        plan = locked.plan
+    else:
+        plan = _plan_for(state)
     reason = f"Stripe subscription {state.subscription_id} is {state.status} ({event_type})"
     changes = []
     before = customer_state(locked)

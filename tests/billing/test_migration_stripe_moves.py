@@ -1,6 +1,8 @@
-"""What the Stripe side of a batch will be asked to do (the gateway itself is issue 3's)."""
+"""The Stripe price moves outbox as bulk plan changes write it (the sending is tested through
+the stand-in in `tests/stripe/test_migration_price_moves.py`), and the usage API's view of
+grandfathering."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -8,13 +10,8 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from billing.models import BatchKind, PlanChange
-from billing.services.migration import (
-    CustomerSelection,
-    StripePriceMove,
-    migration_batch_rollback,
-    migration_run,
-)
+from billing.models import BatchKind, PlanChange, PriceMoveStatus, StripePriceMove
+from billing.services.migration import CustomerSelection, migration_run
 from tests.billing.migration_support import legacy_customer
 from tests.factories import plan
 
@@ -22,14 +19,8 @@ NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def moves_seen(monkeypatch):
-    seen: list[list[StripePriceMove]] = []
-    monkeypatch.setattr("billing.services.migration._stripe_price_moves_after_commit", seen.append)
-    return seen
-
-
-@pytest.fixture
-def priced_plans():
+def priced_plans(settings):
+    settings.STRIPE_PRICE_STARTER = settings.STRIPE_PRICE_GROWTH = ""
     for code, price in [
         ("legacy_build", "price_build"),
         ("legacy_pro", "price_pro"),
@@ -43,63 +34,76 @@ def priced_plans():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("priced_plans")
-class TestStripePriceMoves:
-    def test_plan_changes_of_subscribers_are_queued_after_commit_only(
-        self, moves_seen, django_capture_on_commit_callbacks
+class TestOutbox:
+    def test_moves_are_recorded_with_the_plan_change_and_sent_only_after_commit(
+        self, django_capture_on_commit_callbacks
     ):
         subscriber = legacy_customer("legacy_build", stripe_subscription_id="sub_1")
         legacy_customer("legacy_pro")  # no subscription: nothing to move in Stripe
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             batch = migration_run(kind=BatchKind.REMAP, actor="t")
-        assert moves_seen == []  # nothing before commit
-        for callback in callbacks:
-            callback()
+        assert len(callbacks) == 1
         change = PlanChange.objects.get(batch=batch, customer=subscriber)
-        assert moves_seen == [
-            [
-                StripePriceMove(
-                    plan_change_id=change.pk,
-                    customer_id=subscriber.pk,
-                    subscription_id="sub_1",
-                    from_price_id="price_build",
-                    to_price_id="price_starter",
-                )
-            ]
-        ]
-        assert moves_seen[0][0].idempotency_key == f"plan-change-{change.pk}-price"
-        assert change.state_before["stripe_price_id"] == "price_build"
-        assert change.state_after["stripe_price_id"] == "price_starter"
+        move = StripePriceMove.objects.get()
+        assert (
+            move.plan_change_id,
+            move.batch_id,
+            move.subscription_id,
+            move.from_price_id,
+            move.to_price_id,
+            move.idempotency_key,
+            move.status,
+            move.attempts,
+        ) == (
+            change.pk,
+            batch.pk,
+            "sub_1",
+            "price_build",
+            "price_starter",
+            f"plan-change-{change.pk}-price",
+            PriceMoveStatus.PENDING,
+            0,
+        )
+        assert batch.report["stripe_price_moves"] == 1
 
-    def test_grandfathering_moves_nothing_until_it_ends(
-        self, moves_seen, django_capture_on_commit_callbacks
-    ):
-        legacy_customer("legacy_pro", stripe_subscription_id="sub_2")
+    @pytest.mark.parametrize("kind", [BatchKind.GRANDFATHER, BatchKind.EXEMPT])
+    def test_operations_that_keep_the_plan_record_no_move(self, kind):
+        legacy_customer("legacy_build", stripe_subscription_id="sub_1")
         with time_machine.travel(NOW, tick=False):
-            with django_capture_on_commit_callbacks(execute=True):
-                migration_run(kind=BatchKind.GRANDFATHER, actor="t")
-            assert moves_seen == []
-        with (
-            time_machine.travel(NOW + timedelta(days=100), tick=False),
-            django_capture_on_commit_callbacks(execute=True),
-        ):
-            call_command("apply_grandfathering", stdout=StringIO())
-        assert [(m.subscription_id, m.to_price_id) for m in moves_seen[0]] == [
-            ("sub_2", "price_growth")
-        ]
+            migration_run(kind=kind, actor="t")
+        assert PlanChange.objects.count() == 1
+        assert not StripePriceMove.objects.exists()
 
-    def test_rollback_moves_the_subscription_back(
-        self, moves_seen, django_capture_on_commit_callbacks
-    ):
-        customer = legacy_customer("legacy_build", stripe_subscription_id="sub_3")
-        with django_capture_on_commit_callbacks(execute=True):
-            batch = migration_run(
-                kind=BatchKind.REMAP,
-                selection=CustomerSelection(customer_ids=(customer.pk,)),
-                actor="t",
+    def test_extend_records_no_move(self):
+        customer = legacy_customer("legacy_build", stripe_subscription_id="sub_1")
+        selection = CustomerSelection(customer_ids=(customer.pk,))
+        with time_machine.travel(NOW, tick=False):
+            migration_run(kind=BatchKind.GRANDFATHER, selection=selection, actor="t")
+            migration_run(
+                kind=BatchKind.EXTEND, selection=selection, grandfather_months=2, actor="t"
             )
-            migration_batch_rollback(batch=batch, actor="t")
-        back = moves_seen[-1][0]
-        assert (back.from_price_id, back.to_price_id) == ("price_starter", "price_build")
+        assert PlanChange.objects.count() == 2
+        assert not StripePriceMove.objects.exists()
+
+    def test_a_target_plan_without_price_is_failed_with_what_to_do(self, admin_client):
+        starter = plan("starter")
+        starter.stripe_price_id = ""
+        starter.save()
+        legacy_customer("legacy_build", stripe_subscription_id="sub_1")
+        migration_run(kind=BatchKind.REMAP, actor="t")
+        move = StripePriceMove.objects.get()
+        assert move.status == PriceMoveStatus.FAILED
+        assert "Plan starter (Starter) has no Stripe price id" in move.last_error
+        out = StringIO()
+        call_command("stripe_price_moves", "--dry-run", stdout=out)
+        assert "sub_1: price_build → (no price id) [failed, 0 attempt(s)]" not in out.getvalue()
+        assert "1 failed (needs staff)" in out.getvalue()
+        out = StringIO()
+        call_command("stripe_price_moves", "--dry-run", "--retry", stdout=out)
+        assert "sub_1: price_build → (no price id) [failed, 0 attempt(s)]" in out.getvalue()
+        assert "Dry run: nothing sent." in out.getvalue()
+        page = admin_client.get("/admin/billing/stripepricemove/").content.decode()
+        assert "sub_1" in page and "has no Stripe price id" in page
 
 
 @pytest.mark.django_db

@@ -17,6 +17,7 @@ from billing.management.migration_output import (
     write_lines,
 )
 from billing.services.migration import grandfathering_apply
+from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
 
 
 def moment(value: str) -> datetime:
@@ -73,4 +74,5 @@ class Command(BaseCommand):
                 f"e-mails recorded: {run.batch.report.get('emails_recorded', 0):,}."
             )
         )
+        write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=run.batch.pk)))
         self.stdout.write(f"batch {run.batch.pk}")

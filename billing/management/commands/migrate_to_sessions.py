@@ -15,6 +15,7 @@ from billing.management.migration_output import (
 )
 from billing.models import BatchKind
 from billing.services.migration import CustomerSelection, migration_plan, migration_run
+from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
 
 
 def comma_list(value: str) -> tuple[str, ...]:
@@ -102,6 +103,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Applied: {batch.changed_count:,} customer(s) changed.")
         )
+        write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=batch.pk)))
         self.stdout.write(f"batch {batch.pk}")
 
     def _verb(self, kind: str) -> str:

@@ -13,6 +13,7 @@ from billing.management.migration_output import (
 )
 from billing.models import MigrationBatch
 from billing.services.migration import migration_batch_rollback, migration_batch_rollback_plan
+from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
 
 
 class Command(BaseCommand):
@@ -55,4 +56,5 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(self.style.WARNING("Dry run: nothing changed."))
         else:
+            write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=batch.pk)))
             self.stdout.write(self.style.SUCCESS(f"Batch {batch.pk} rolled back."))

@@ -1,0 +1,313 @@
+"""Moving paying customers' Stripe subscriptions to the price of their new plan: an outbox.
+
+A bulk plan change (remap, the automatic move at grandfathering end, a rollback) records one
+`StripePriceMove` row per subscriber whose plan changed, in the same transaction as the
+PlanChange rows (`price_moves_record`), so a committed plan change always has its move and a
+rolled-back one has none. After commit, `price_moves_process` sends the batch's pending moves
+through the gateway (`proration_behavior="none"`: the current period stays paid at the old
+price, the next invoice bills the new one); `manage.py stripe_price_moves` (cron) sends
+whatever is still pending. Nothing is done twice:
+
+* each move's idempotency key comes from its PlanChange id, and the gateway sends nothing when
+  the subscription is already on the price, so a retry or two overlapping runs cannot move a
+  subscription twice or differently;
+* a pending move that a later move of the same subscription follows is skipped (superseded):
+  only the newest plan decides the price, whatever order retries run in.
+
+A failure (Stripe down or refusing) leaves the move pending with the error and attempt count;
+it never undoes the plan change. A move whose plan has no Stripe price id is `failed` with a
+reason telling staff what to set; `stripe_price_moves --retry` picks it up once set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import stripe
+from django.db.models import Count, Exists, F, OuterRef
+from django.utils import timezone
+
+from billing import stripe_gateway
+from billing.bulk import insert
+from billing.errors import StripePriceChanged, StripeUnavailable
+from billing.models import Plan, PriceMoveStatus, StripePriceMove
+from billing.stripe_plans import plan_price_id
+
+logger = logging.getLogger(__name__)
+
+PRORATION_BEHAVIOR = "none"
+# The after-commit run sends at most this many moves (an admin request must not make
+# thousands of Stripe calls); the rest wait, pending, for `manage.py stripe_price_moves`.
+AFTER_COMMIT_LIMIT = 500
+SUPERSEDED = "superseded by a later price move of the same subscription"
+
+
+def missing_price_reason(plan: Plan) -> str:
+    return (
+        f"Plan {plan.code} ({plan.name}) has no Stripe price id: set the plan's Stripe price id "
+        "in the admin (Billing → Plans), then run `python manage.py stripe_price_moves --retry`."
+    )
+
+
+def idempotency_key(plan_change_id: int) -> str:
+    return f"plan-change-{plan_change_id}-price"
+
+
+@dataclass(frozen=True, slots=True)
+class DuePriceMove:
+    """A subscription to move to another price, decided by one PlanChange."""
+
+    plan_change_id: int
+    subscription_id: str
+    from_price_id: str
+    to_plan: Plan
+    to_price_id: str  # "" when the plan has no Stripe price: recorded as failed
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.plan_change_id)
+
+
+_COLUMNS = (
+    "plan_change_id",
+    "batch_id",
+    "subscription_id",
+    "from_price_id",
+    "to_price_id",
+    "idempotency_key",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "updated_at",
+    "done_at",
+)
+
+
+def price_moves_record(*, moves: list[DuePriceMove], batch_id: int | None) -> int:
+    """Write the outbox rows (one bulk insert). Runs inside the plan change's transaction."""
+    now = timezone.now()
+    rows = [
+        (
+            move.plan_change_id,
+            batch_id,
+            move.subscription_id,
+            move.from_price_id,
+            move.to_price_id,
+            move.idempotency_key,
+            PriceMoveStatus.PENDING if move.to_price_id else PriceMoveStatus.FAILED,
+            0,
+            "" if move.to_price_id else missing_price_reason(move.to_plan),
+            now,
+            now,
+            None,
+        )
+        for move in moves
+    ]
+    insert(StripePriceMove, _COLUMNS, rows)
+    return len(rows)
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PriceMovesRun:
+    """What one processing run did."""
+
+    done: int = 0
+    errors: int = 0  # attempted, still pending
+    superseded: int = 0
+    changed_at_stripe: int = 0  # skipped: the subscription is on another price by now
+    requeued: int = 0  # failed moves whose plan now has a price (--retry)
+    still_failed: int = 0
+    stopped_early: bool = False  # Stripe unreachable: the rest were not attempted
+    messages: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _supersede() -> int:
+    later = StripePriceMove.objects.filter(
+        subscription_id=OuterRef("subscription_id"), id__gt=OuterRef("id")
+    )
+    return (
+        StripePriceMove.objects.filter(status=PriceMoveStatus.PENDING)
+        .filter(Exists(later))
+        .update(status=PriceMoveStatus.SKIPPED, last_error=SUPERSEDED, updated_at=timezone.now())
+    )
+
+
+def _requeue_failed(run: PriceMovesRun, moves) -> None:
+    """Failed moves whose plan has a Stripe price id by now become pending again."""
+    now = timezone.now()
+    for move in moves.filter(status=PriceMoveStatus.FAILED).select_related("plan_change__to_plan"):
+        plan = move.plan_change.to_plan
+        price = plan_price_id(plan)
+        if not price:
+            run.still_failed += 1
+            continue
+        updated = StripePriceMove.objects.filter(pk=move.pk, status=PriceMoveStatus.FAILED).update(
+            status=PriceMoveStatus.PENDING, to_price_id=price, last_error="", updated_at=now
+        )
+        run.requeued += updated
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    return isinstance(exc.__cause__, stripe.APIConnectionError)
+
+
+def price_moves_process(
+    *,
+    batch_id: int | None = None,
+    retry_failed: bool = False,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> PriceMovesRun:
+    """Send pending moves (of one batch, or all) to Stripe, oldest first. Never inside a
+    transaction (the gateway refuses). Stops at the first "Stripe unreachable": the others
+    stay pending, untried, for the next run."""
+    run = PriceMovesRun()
+    run.superseded = _supersede()
+    scope = StripePriceMove.objects.all()
+    if batch_id is not None:
+        scope = scope.filter(batch_id=batch_id)
+    if retry_failed:
+        _requeue_failed(run, scope)
+    pending = list(
+        scope.filter(status=PriceMoveStatus.PENDING)
+        .order_by("id")
+        .values_list("id", "subscription_id", "from_price_id", "to_price_id", "idempotency_key")[
+            :limit
+        ]
+    )
+    for index, (pk, subscription_id, from_price, price_id, key) in enumerate(pending, start=1):
+        try:
+            stripe_gateway.subscription_change_price(
+                subscription_id=subscription_id,
+                price_id=price_id,
+                proration_behavior=PRORATION_BEHAVIOR,
+                idempotency_key=key,
+                expected_price_id=from_price or None,
+            )
+        except StripePriceChanged as exc:
+            # Changed at Stripe since (e.g. the customer switched plans): theirs is newer.
+            StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).update(
+                status=PriceMoveStatus.SKIPPED,
+                attempts=F("attempts") + 1,
+                last_error=exc.detail[:2000],
+                updated_at=timezone.now(),
+            )
+            run.changed_at_stripe += 1
+            run.messages.append(f"{subscription_id}: {exc.detail}")
+        except Exception as exc:  # recorded on the move, retried by the next run
+            detail = exc.detail if isinstance(exc, StripeUnavailable) else repr(exc)
+            if not isinstance(exc, StripeUnavailable):
+                logger.exception("stripe price move failed", extra={"move": pk})
+            StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).update(
+                attempts=F("attempts") + 1, last_error=detail[:2000], updated_at=timezone.now()
+            )
+            run.errors += 1
+            run.messages.append(f"{subscription_id}: {detail}")
+            if isinstance(exc, StripeUnavailable) and _is_unreachable(exc):
+                run.stopped_early = index < len(pending)
+                break
+        else:
+            now = timezone.now()
+            run.done += StripePriceMove.objects.filter(
+                pk=pk, status=PriceMoveStatus.PENDING
+            ).update(
+                status=PriceMoveStatus.DONE,
+                attempts=F("attempts") + 1,
+                last_error="",
+                done_at=now,
+                updated_at=now,
+            )
+        if progress:
+            progress("moving Stripe subscriptions", index, len(pending))
+    if run.done or run.errors:
+        logger.info(
+            "stripe price moves sent",
+            extra={"batch": batch_id, "done": run.done, "errors": run.errors},
+        )
+    return run
+
+
+def price_moves_after_commit(batch_id: int) -> None:
+    """The batch's moves, sent once its transaction committed (registered with on_commit)."""
+    price_moves_process(batch_id=batch_id, limit=AFTER_COMMIT_LIMIT)
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceMoveCounts:
+    by_status: dict[str, int]
+    reasons: list[tuple[str, str, int]]  # (status, reason, count) of pending/failed moves
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    def get(self, status: str) -> int:
+        return self.by_status.get(status, 0)
+
+
+def price_move_counts(*, batch_id: int | None = None) -> PriceMoveCounts:
+    """Moves per status, and why the unfinished ones are not done (two grouped queries)."""
+    scope = StripePriceMove.objects.all()
+    if batch_id is not None:
+        scope = scope.filter(batch_id=batch_id)
+    by_status = dict(
+        scope.order_by().values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    reasons = list(
+        scope.filter(status__in=[PriceMoveStatus.PENDING, PriceMoveStatus.FAILED])
+        .exclude(last_error="")
+        .order_by()
+        .values("status", "last_error")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("status", "last_error", "n")[:20]
+    )
+    return PriceMoveCounts(by_status=by_status, reasons=reasons)
+
+
+def price_move_count_lines(counts: PriceMoveCounts) -> Iterable[str]:
+    """The counts as the commands print them."""
+    if not counts.total:
+        yield "Stripe price moves: none."
+        return
+    parts = ", ".join(
+        f"{counts.get(status):,} {label.lower()}"
+        for status, label in PriceMoveStatus.choices
+        if counts.get(status)
+    )
+    yield f"Stripe price moves: {parts}."
+    for status, reason, count in counts.reasons:
+        yield f"  {count:,} {status}: {reason}"
+
+
+def latest_move_awaited(*, subscription_id: str, price_ids: Iterable[str]) -> bool:
+    """Whether our newest move of this subscription has not reached Stripe yet: it is pending
+    or failed and the subscription is still on the price it moves from. The plan we recorded
+    is then ahead of Stripe's (a price set at Stripe by anything else is not ours to hold)."""
+    latest = (
+        StripePriceMove.objects.filter(subscription_id=subscription_id)
+        .order_by("-id")
+        .values_list("status", "from_price_id", "to_price_id")
+        .first()
+    )
+    if latest is None:
+        return False
+    status, from_price, to_price = latest
+    prices = set(price_ids)
+    return (
+        status in (PriceMoveStatus.PENDING, PriceMoveStatus.FAILED)
+        and to_price not in prices
+        and (not from_price or from_price in prices)
+    )
