@@ -143,7 +143,7 @@ def build_database(env: dict, customers: int, sessions: int) -> None:
     )
 
 
-def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     process = subprocess.Popen(
         [
@@ -151,6 +151,8 @@ def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
             "config.wsgi",
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -215,6 +217,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--port", type=int, default=8911)
     parser.add_argument("--reuse-data", action="store_true", help="keep the existing database")
     args = parser.parse_args()
@@ -226,10 +229,13 @@ def main() -> None:
         build_database(env, args.customers, args.sessions)
     key = manage(env, "create_service_key", "bench").strip().splitlines()[-1]
     subprocess.run(["redis-cli", "-n", "3", "FLUSHDB"], check=False, capture_output=True)
-    server = start_gunicorn(env, args.port, args.workers)
+    server = start_gunicorn(env, args.port, args.workers, args.threads)
     try:
         common = {"BENCH_KEY": key, "BENCH_CUSTOMERS": str(args.customers)}
-        log(f"gunicorn: {args.workers} workers; wrk: 2 threads, {args.connections} connections")
+        log(
+            f"gunicorn: {args.workers} workers x {args.threads} thread(s); "
+            f"wrk: 2 threads, {args.connections} connections"
+        )
         wrk("bench/usage_read.lua", args.port, 3, args.connections, common)  # warm-up
         reads = wrk("bench/usage_read.lua", args.port, args.duration, args.connections, common)
         starts = wrk(

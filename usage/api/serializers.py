@@ -1,23 +1,78 @@
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from rest_framework import serializers
 
 from billing.models import Plan
 from usage.models import Session, SessionStatus
 from usage.selectors import UsageSummary
 
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+_PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
+_EMAIL = EmailValidator()
+
 
 class SessionStartInput(serializers.Serializer):
     session_id = serializers.CharField(max_length=255)
     user_id = serializers.CharField(max_length=255)
     project_id = serializers.RegexField(
-        r"^[A-Za-z0-9_.:-]+$",
+        PROJECT_ID_PATTERN,
         max_length=128,
         required=False,
         default="default",
         error_messages={"invalid": "Use letters, digits and _ . : - only."},
     )
     email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+    @classmethod
+    def validated(cls, data) -> dict:
+        """The validated fields, or ValidationError with field errors.
+
+        The proxy's well-formed bodies are checked directly (the same rules as the fields
+        above); anything else goes through the serializer, which words the errors. Building
+        the serializer's fields cost a tenth of a session start.
+        """
+        fast = cls._plain(data)
+        if fast is not None:
+            return fast
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @staticmethod
+    def _plain(data) -> dict | None:
+        if not isinstance(data, dict) or not set(data) <= {
+            "session_id",
+            "user_id",
+            "project_id",
+            "email",
+        }:
+            return None
+        values = {}
+        for name, limit in (("session_id", 255), ("user_id", 255), ("project_id", 128)):
+            value = data.get(name, "default" if name == "project_id" else None)
+            if not isinstance(value, str):
+                return None
+            value = value.strip()
+            if not value or len(value) > limit or "\x00" in value:
+                return None
+            values[name] = value
+        if not _PROJECT_ID.search(values["project_id"]):
+            return None
+        email = data.get("email", "")
+        if not isinstance(email, str):
+            return None
+        email = email.strip()
+        if email:
+            try:
+                _EMAIL(email)
+            except DjangoValidationError:
+                return None
+        values["email"] = email
+        return values
 
 
 class SessionEndInput(serializers.Serializer):

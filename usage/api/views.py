@@ -74,9 +74,7 @@ class SessionStartView(APIView):
         },
     )
     def post(self, request):
-        data = SessionStartInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = SessionStartInput.validated(request.data)
         result = session_start(
             session_id=fields["session_id"],
             external_id=fields["user_id"],
