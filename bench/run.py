@@ -134,6 +134,7 @@ def build_database(env: dict, customers: int, sessions: int) -> None:
             """
         )
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # the load's writes are flushed before measuring
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM billing_customer), (SELECT count(*) FROM usage_session)"
         ).fetchone()
@@ -195,26 +196,58 @@ def wrk(script: str, port: int, duration: int, connections: int, extra_env: dict
     return json.loads(line.removeprefix("RESULT "))
 
 
-def report(name: str, result: dict, ok_status: str, target: float) -> bool:
-    seconds = result["duration_us"] / 1e6
-    ok = result["statuses"].get(ok_status, 0)
-    rate = ok / seconds
-    others = {k: v for k, v in result["statuses"].items() if k != ok_status}
+def rate_of(result: dict) -> float:
+    """Successful answers per second (wrk counts the others as non-2xx)."""
+    ok = result["requests"] - result["non_2xx"] - result["socket_errors"]
+    return ok / (result["duration_us"] / 1e6)
+
+
+def report(name: str, results: list[dict], target: float) -> bool:
+    """One line per round, then the median round's figures against the target."""
+    for number, result in enumerate(results, start=1):
+        print(
+            f"  {name} round {number}: {rate_of(result):6.0f}/s  "
+            f"p50 {result['p50_us'] / 1000:5.1f} ms  p99 {result['p99_us'] / 1000:5.1f} ms  "
+            f"(non-2xx {result['non_2xx']}; socket errors {result['socket_errors']})"
+        )
+    median = sorted(results, key=rate_of)[len(results) // 2]
+    rate = rate_of(median)
     verdict = "meets" if rate >= target else "BELOW"
     print(
-        f"{name:15s} {rate:8.0f}/s  p50 {result['p50_us'] / 1000:6.1f} ms  "
-        f"p99 {result['p99_us'] / 1000:6.1f} ms  ({ok:,} x {ok_status} in {seconds:.1f} s; "
-        f"other statuses {others or 'none'}; socket errors {result['socket_errors']})  "
+        f"{name:15s} {rate:8.0f}/s  p50 {median['p50_us'] / 1000:6.1f} ms  "
+        f"p99 {median['p99_us'] / 1000:6.1f} ms  (median of {len(results)} rounds)  "
         f"{verdict} target {target:.0f}/s"
     )
     return rate >= target
+
+
+def close_open_sessions() -> None:
+    """End the bench's open sessions between rounds (as succeeded, counters kept exact), so
+    that concurrency limits never refuse the next round's starts."""
+    with psycopg.connect(f"{PG}/{DB}") as conn:
+        conn.execute(
+            """
+            UPDATE usage_monthlyusage u SET successful_sessions = successful_sessions + o.n
+            FROM (SELECT customer_id, period, count(*) AS n FROM usage_session
+                  WHERE status = 'active' GROUP BY customer_id, period) o
+            WHERE u.customer_id = o.customer_id AND u.period = o.period
+            """
+        )
+        conn.execute(
+            "UPDATE usage_session SET status = 'succeeded', ended_at = now(), minutes = 2 "
+            "WHERE status = 'active'"
+        )
+    # Clear the dead rows those updates left, so that each round starts from the same state.
+    with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE usage_session, usage_monthlyusage")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of reads then starts")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
@@ -236,19 +269,27 @@ def main() -> None:
             f"gunicorn: {args.workers} workers x {args.threads} thread(s); "
             f"wrk: 2 threads, {args.connections} connections"
         )
-        wrk("bench/usage_read.lua", args.port, 3, args.connections, common)  # warm-up
-        reads = wrk("bench/usage_read.lua", args.port, args.duration, args.connections, common)
-        starts = wrk(
-            "bench/session_start.lua",
-            args.port,
-            args.duration,
-            args.connections,
-            {
-                **common,
-                "BENCH_RUN": f"run{int(time.time())}",
-                "BENCH_START_CUSTOMERS": str(args.customers // 2),
-            },
-        )
+        start_env = {**common, "BENCH_START_CUSTOMERS": str(args.customers // 2)}
+        # Warm-up: worker start, prepared statements, the indexes' pages in memory.
+        wrk("bench/usage_read.lua", args.port, 3, args.connections, common)
+        wrk("bench/session_start.lua", args.port, 3, args.connections,
+            {**start_env, "BENCH_RUN": f"warm{int(time.time())}"})  # fmt: skip
+        close_open_sessions()
+        reads, starts = [], []
+        for number in range(args.rounds):
+            reads.append(
+                wrk("bench/usage_read.lua", args.port, args.duration, args.connections, common)
+            )
+            starts.append(
+                wrk(
+                    "bench/session_start.lua",
+                    args.port,
+                    args.duration,
+                    args.connections,
+                    {**start_env, "BENCH_RUN": f"run{int(time.time())}r{number}"},
+                )
+            )
+            close_open_sessions()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -256,13 +297,14 @@ def main() -> None:
         f"\nPostgreSQL, {args.customers:,} customers, {args.sessions:,} sessions of history, "
         f"rate limits on (Redis)"
     )
-    ok = report("usage reads", reads, "200", 1000)
-    ok &= report("session starts", starts, "201", 650)
+    ok = report("usage reads", reads, 1000)
+    ok &= report("session starts", starts, 650)
     with psycopg.connect(f"{PG}/{DB}") as conn:
         counted, rows = conn.execute(
             "SELECT (SELECT coalesce(sum(total_sessions), 0) FROM usage_monthlyusage "
             "WHERE period = date_trunc('month', now())::date), "
-            "(SELECT count(*) FROM usage_session WHERE session_id LIKE 'run%%')"
+            "(SELECT count(*) FROM usage_session WHERE session_id LIKE 'run%%' "
+            "OR session_id LIKE 'warm%%')"
         ).fetchone()
     print(
         f"exactness: {rows:,} sessions recorded this month, counters say {counted:,}: "

@@ -178,6 +178,9 @@ SPECTACULAR_SETTINGS = {
 # A session that never reports its end stops holding a concurrency slot after this long.
 SESSION_STALE_AFTER = env.int("SESSION_STALE_AFTER_SECONDS", default=4 * 3600)
 RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+# A service key read from the database is trusted this long by each worker process: a key
+# revoked in the admin stops working everywhere within this many seconds (0: check each time).
+SERVICE_KEY_CACHE_SECONDS = env.int("SERVICE_KEY_CACHE_SECONDS", default=5)
 MINUTES_PER_SESSION = env.float("MINUTES_PER_SESSION", default=2.0)
 GRANDFATHER_MONTHS = env.int("GRANDFATHER_MONTHS", default=3)
 

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from billing.services import service_keys
 from billing.services.service_keys import service_key_create
 from tests.factories import CustomerFactory, plan
 
@@ -9,8 +10,10 @@ from tests.factories import CustomerFactory, plan
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
+    service_keys._recently_seen.clear()
     yield
     cache.clear()
+    service_keys._recently_seen.clear()
 
 
 @pytest.fixture

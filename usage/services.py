@@ -87,6 +87,23 @@ _NEW_MONTH_SQL = """
     VALUES (%s, %s, 0, 0, 0, 0, 0, %s)
     ON CONFLICT (customer_id, period) DO NOTHING
 """
+# PostgreSQL only: reserve and record in one statement (a data-modifying WITH), the common
+# case of a start; no row back means the month's row is missing or the quota is used up,
+# which the general path below sorts out.
+_RESERVE_AND_INSERT_SQL = """
+    WITH reserved AS (
+        UPDATE usage_monthlyusage SET total_sessions = total_sessions + 1, updated_at = %s
+        WHERE customer_id = %s AND period = %s AND {quota_condition}
+        RETURNING total_sessions - failed_sessions AS used
+    )
+    INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
+    SELECT %s, %s, %s, %s, 'active', %s FROM reserved
+    RETURNING id, (SELECT used FROM reserved)
+"""
+_RESERVE_AND_INSERT = {
+    False: _RESERVE_AND_INSERT_SQL.format(quota_condition="total_sessions - failed_sessions < %s"),
+    True: _RESERVE_AND_INSERT_SQL.format(quota_condition="billable_minutes < %s"),
+}
 _INSERT_SESSION_SQL = """
     INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
     VALUES (%s, %s, %s, %s, 'active', %s)
@@ -192,6 +209,25 @@ def _admit(
             )
         bills_minutes = billing_unit == BillingUnit.MINUTES
         quota = included_minutes if bills_minutes else included_sessions
+        if project_pk is not None and connection.vendor == "postgresql":
+            cursor.execute(
+                _RESERVE_AND_INSERT[bills_minutes],
+                [now, customer_id, period, quota, session_id, customer_id, project_pk, period, now],
+            )
+            recorded = cursor.fetchone()
+            if recorded is not None:
+                return _started(
+                    session_pk=recorded[0],
+                    used=recorded[1],
+                    session_id=session_id,
+                    customer_id=customer_id,
+                    project_pk=project_pk,
+                    project_id=project_id,
+                    period=period,
+                    now=now,
+                    bills_minutes=bills_minutes,
+                    quota=quota,
+                )
         reserve = [
             _RESERVE_MINUTES_SQL if bills_minutes else _RESERVE_SESSION_SQL,
             [param_datetime(now), customer_id, param_date(period), quota],
@@ -218,8 +254,36 @@ def _admit(
             [session_id, customer_id, project_pk, param_date(period), param_datetime(now)],
         )
         session_pk = cursor.fetchone()[0]
+    return _started(
+        session_pk=session_pk,
+        used=reserved[0],
+        session_id=session_id,
+        customer_id=customer_id,
+        project_pk=project_pk,
+        project_id=project_id,
+        period=period,
+        now=now,
+        bills_minutes=bills_minutes,
+        quota=quota,
+    )
+
+
+def _started(
+    *,
+    session_pk: int,
+    used: int,
+    session_id: str,
+    customer_id: int,
+    project_pk: int,
+    project_id: str,
+    period,
+    now: datetime,
+    bills_minutes: bool,
+    quota: int,
+) -> tuple[Session, bool]:
+    """The recorded session, and whether `used` sessions reach a usage-alert level."""
     # Minute plans reach their alert levels when minutes are recorded, at the session's end.
-    alert_due = not bills_minutes and reserved[0] in usage_alert_levels(quota)
+    alert_due = not bills_minutes and used in usage_alert_levels(quota)
     session = Session(
         pk=session_pk,
         session_id=session_id,

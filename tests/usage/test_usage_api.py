@@ -205,3 +205,33 @@ def test_openapi_schema_and_docs(anon):
     docs = anon.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
+    api, service_key, settings
+):
+    from django.utils import timezone
+
+    from billing.services import service_keys
+
+    settings.SERVICE_KEY_CACHE_SECONDS = 5
+    assert api.get(URL, {"user_id": "alice"}).status_code == 200
+    # Revoked elsewhere (another worker's admin request): this process still trusts it…
+    ServiceKey.objects.update(revoked_at=timezone.now())
+    assert api.get(URL, {"user_id": "alice"}).status_code == 200
+    # …until its cached read is older than SERVICE_KEY_CACHE_SECONDS.
+    digest = service_keys.service_key_digest(service_key)
+    key, seen_at = service_keys._recently_seen[digest]
+    service_keys._recently_seen[digest] = (key, seen_at - 6)
+    assert api.get(URL, {"user_id": "alice"}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_with_no_cache_time_every_request_checks_the_key(api, settings):
+    from django.utils import timezone
+
+    settings.SERVICE_KEY_CACHE_SECONDS = 0
+    assert api.get(URL, {"user_id": "alice"}).status_code == 200
+    ServiceKey.objects.update(revoked_at=timezone.now())
+    assert api.get(URL, {"user_id": "alice"}).status_code == 401
