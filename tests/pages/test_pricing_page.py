@@ -150,3 +150,19 @@ def test_canceled_subscriber_goes_through_checkout_again():
     html = signed_in(carol).get(URL).content.decode()
     assert "Upgrade to Starter" in cards(html)["starter"]
     assert "data-switch" not in re.search(r"<button[^>]*data-checkout-plan[^>]*>", html).group(0)
+
+
+def test_what_a_plan_lacks_is_marked_as_such_not_ticked():
+    html = Client().get(URL).content.decode()
+    grid = html.split('<ul class="plan-grid"')[1]
+    by_code = {
+        re.search(r'data-plan="([^"]+)"', card).group(1): card
+        for card in grid.split('<li class="plan-card')[1:]
+    }
+    lacking = {
+        code: [text(item) for item in re.findall(r'<li class="facts__without">(.*?)</li>', card)]
+        for code, card in by_code.items()
+    }
+    assert lacking["free"] == ["No uptime SLA", 'Shows a "Powered by AI-Gate" badge']
+    assert lacking["starter"] == ["No uptime SLA"]
+    assert lacking["growth"] == []
