@@ -749,6 +749,11 @@ def migration_plan(
 SOURCE_OF_KIND = {BatchKind.AUTO_MIGRATE: ChangeSource.GRANDFATHERING}
 
 
+def _check_batch_kind(kind: str) -> None:
+    if kind == NOTICE or kind not in TRANSITIONS:
+        raise InvalidInput(f"{kind!r} is not a batch operation.", field="kind")
+
+
 def migration_batch_create(
     *,
     kind: str,
@@ -761,8 +766,7 @@ def migration_batch_create(
     now: datetime | None = None,
 ) -> MigrationBatch:
     """Save a planned batch with its dry-run report, to be reviewed and applied later."""
-    if kind == NOTICE or kind not in TRANSITIONS:
-        raise InvalidInput(f"{kind!r} is not a batch operation.", field="kind")
+    _check_batch_kind(kind)
     plan = migration_plan(
         kind=kind, selection=selection, grandfather_months=grandfather_months, now=now
     )
@@ -823,8 +827,7 @@ def migration_run(
     progress: Progress | None = None,
 ) -> MigrationBatch:
     """Plan and apply in one go (the commands' --apply and the admin's confirm button)."""
-    if kind == NOTICE or kind not in TRANSITIONS:
-        raise InvalidInput(f"{kind!r} is not a batch operation.", field="kind")
+    _check_batch_kind(kind)
     selection = selection or CustomerSelection()
     with transaction.atomic():
         plan = migration_plan(
