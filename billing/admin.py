@@ -13,6 +13,7 @@ from billing.admin_migration import (
 )
 from billing.admin_readonly import ReadOnlyAdmin
 from billing.models import (
+    ChangeSource,
     Customer,
     EmailNotification,
     MigrationBatch,
@@ -23,6 +24,7 @@ from billing.models import (
     StripePriceMove,
 )
 from billing.selectors import customers_with_usage
+from billing.services.customers import customer_get_or_create
 from billing.services.service_keys import service_key_revoke
 
 
@@ -195,8 +197,9 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
         return customers_with_usage(super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
-        # Plan and migration state change only through the audited services (actions).
-        readonly = list(super().get_readonly_fields(request, obj))
+        # Plan, status and migration state change only through the audited services
+        # (actions, commands, Stripe webhooks).
+        readonly = [*super().get_readonly_fields(request, obj), "status"]
         if obj is not None:
             readonly += [
                 "external_id",
@@ -205,6 +208,23 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
                 "migration_exempt",
             ]
         return readonly
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new customer is provisioned like any other (free plan, audited); staff then move
+        # it with the actions.
+        customer, _ = customer_get_or_create(
+            external_id=obj.external_id,
+            email=obj.email,
+            source=ChangeSource.ADMIN,
+            actor=request.user.get_username(),
+        )
+        if obj.user_id and customer.user_id is None:
+            Customer.objects.filter(pk=customer.pk).update(user=obj.user)
+        obj.pk = customer.pk
+        obj.refresh_from_db()
 
     @admin.display(description="plan", ordering="plan__code")
     def plan_code(self, customer: Customer) -> str:

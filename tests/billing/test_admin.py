@@ -98,3 +98,34 @@ def test_sessions_and_usage_are_read_only(staff_client):
     assert staff_client.get("/admin/usage/session/add/").status_code == 403
     assert staff_client.get("/admin/usage/monthlyusage/add/").status_code == 403
     assert staff_client.get("/admin/usage/session/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_adding_a_customer_in_the_admin_provisions_it_on_free_with_an_audit_row(staff_client):
+    from billing.models import PlanChange
+
+    response = staff_client.post(
+        "/admin/billing/customer/add/",
+        {
+            "external_id": "walk-in",
+            "email": "walk-in@example.com",
+            "stripe_customer_id": "",
+            "stripe_subscription_id": "",
+            "projects-TOTAL_FORMS": "0",
+            "projects-INITIAL_FORMS": "0",
+            "plan_changes-TOTAL_FORMS": "0",
+            "plan_changes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    customer = Customer.objects.get(external_id="walk-in")
+    assert customer.plan.code == "free" and customer.status == "active"
+    change = PlanChange.objects.get(customer=customer)
+    assert (change.source, change.actor) == ("admin", "staff")
+
+
+@pytest.mark.django_db
+def test_status_is_not_editable_in_the_admin(staff_client, customer_on):
+    alice = customer_on("free", external_id="alice")
+    page = staff_client.get(f"/admin/billing/customer/{alice.pk}/change/").content.decode()
+    assert 'name="status"' not in page
