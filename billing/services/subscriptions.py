@@ -208,7 +208,7 @@ def subscription_state_apply(
         # customer back; the move's own webhook brings Stripe in line with the plan.
         plan = locked.plan
     else:
-        plan = _plan_for(state)
+        plan = _plan_for(state, current=locked.plan)
     reason = f"Stripe subscription {state.subscription_id} is {state.status} ({event_type})"
     changes = []
     before = customer_state(locked)
@@ -258,13 +258,23 @@ def subscription_state_apply(
     return changes
 
 
-def _plan_for(state: SubscriptionState) -> Plan:
+def _plan_for(state: SubscriptionState, *, current: Plan) -> Plan:
     if state.status in ENDED_STATUSES:
         return Plan.objects.get(code=DEFAULT_PLAN_CODE)
     for price_id in state.price_ids:
         plan = plan_for_price(price_id)
         if plan is not None:
             return plan
+    if current.is_legacy:
+        # An imported customer's subscription still on the old system's price, before staff
+        # have linked that price to the legacy plan: the legacy plan stands (its status is
+        # still applied) rather than every event failing until Stripe disables the endpoint.
+        logger.warning(
+            "unlinked legacy stripe price",
+            extra={"subscription": state.subscription_id, "prices": list(state.price_ids),
+                   "plan": current.code},
+        )  # fmt: skip
+        return current
     raise UnknownStripePrice(
         f"Subscription {state.subscription_id} bills price(s) {', '.join(state.price_ids)}, "
         "which no plan uses: set the plan's Stripe price (admin, or STRIPE_PRICE_*), then "

@@ -170,6 +170,14 @@ def test_an_unknown_price_raises_and_writes_nothing(linked):
     assert not PlanChange.objects.filter(customer=linked).exists()
 
 
+def test_an_unlinked_price_keeps_a_legacy_customer_on_its_plan_and_applies_the_status(linked):
+    linked.plan = plan("legacy_build")
+    linked.save()
+    stripe_subscription("sub_1", status="past_due", price_id="price_old_system_build")
+    apply(linked)
+    assert current(linked) == ("legacy_build", "past_due")
+
+
 def test_customers_are_found_by_stripe_id_subscriber_or_checkout_reference(customer_on):
     ours = customer_on("free", external_id="bea", stripe_customer_id="cus_bea")
     assert customer_for_stripe(stripe_customer_id="cus_bea") == ours
