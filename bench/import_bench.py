@@ -151,7 +151,7 @@ def main() -> None:
     setup_django(database_url)
     from django.db import connection
 
-    from billing.models import Customer, PlanChange
+    from accounts.models import Customer, PlanChange
     from usage.models import MonthlyUsage
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,8 +49,8 @@ def build_database(name: str) -> None:
 
 
 def fill(count: int) -> None:
-    from billing.models import Plan
-    from billing.services.migration import history_periods
+    from accounts.models import Plan
+    from migration.services.migration import history_periods
 
     legacy = list(Plan.objects.filter(is_legacy=True).order_by("pk").values_list("pk", flat=True))
     months = [period.start for period in history_periods(timezone.now())]
@@ -88,7 +88,7 @@ def fill(count: int) -> None:
 
 
 def customer_states() -> list[tuple]:
-    from billing.models import Customer
+    from accounts.models import Customer
 
     return list(
         Customer.objects.order_by("pk").values_list(
@@ -101,7 +101,7 @@ class DeliveryClock:
     """Times the after-commit e-mail delivery apart from the batch itself."""
 
     def __init__(self) -> None:
-        from billing.services import notifications
+        from accounts.services import notifications
 
         self.seconds, self.count = 0.0, 0
         self._original = notifications._deliver_many
@@ -155,7 +155,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
 
-    from billing.models import Customer, EmailNotification, PlanChange
+    from accounts.models import Customer, EmailNotification, PlanChange
 
     global DELIVERY
     DELIVERY = DeliveryClock()

@@ -22,7 +22,7 @@ import stripe
 from django.conf import settings
 from django.db import connection
 
-from billing.errors import StripePriceChanged, StripeUnavailable
+from accounts.errors import StripePriceChanged, StripeUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from billing.models import Plan
+from accounts.models import Plan
 
 
 def _configured_prices() -> dict[str, str]:

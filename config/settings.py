@@ -38,10 +38,20 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "import_export",
     "djstripe",
-    # Our apps come after djstripe so that our webhook receivers run after its sync handlers.
-    "billing",
+    # Our apps, bottom layer first (the import-linter contract in pyproject.toml keeps the
+    # direction). They come after djstripe so that our webhook receivers run after its sync
+    # handlers.
+    "accounts",
+    "api",
     "usage",
+    "billing",
+    "migration",
+    "portal",
 ]
+# Development tools (the Stripe stand-in, demo data and logins) never load in production:
+# only with DEBUG on, or when DEVTOOLS=true (the test suite).
+if env.bool("DEVTOOLS", default=DEBUG):
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -67,7 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "billing.pages.context_processors.support",
+                "portal.context_processors.support",
             ],
         },
     },
@@ -153,13 +163,13 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # --- Django REST framework and OpenAPI ------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "usage.api.auth.ServiceKeyAuthentication",
+        "api.auth.ServiceKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "usage.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -203,7 +213,7 @@ if STRIPE_API_BASE and STRIPE_LIVE_MODE:
     )
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
-DJSTRIPE_SUBSCRIBER_MODEL = "billing.Customer"
+DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Customer"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 # --- Logging: one JSON object per line on stdout --------------------------------------------

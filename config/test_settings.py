@@ -9,6 +9,7 @@ os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_suite_secret")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("CONN_MAX_AGE", "0")
+os.environ.setdefault("DEVTOOLS", "true")
 
 from config.settings import *  # noqa: F403
 

@@ -19,8 +19,8 @@ urlpatterns = [
     path("", include("billing.api.urls")),
     path("", include("usage.urls")),
     # Customer pages: sign-in (Django auth under accounts/), usage, pricing, checkout return.
-    path("", include("billing.pages.urls")),
+    path("", include("portal.urls")),
 ]
 
-handler404 = "usage.api.errors.json_not_found"
-handler500 = "usage.api.errors.json_server_error"
+handler404 = "api.errors.json_not_found"
+handler500 = "api.errors.json_server_error"

@@ -2,8 +2,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from billing.services import service_keys
-from billing.services.service_keys import service_key_create
+from api import service_keys
+from api.service_keys import service_key_create
 from tests.factories import CustomerFactory, plan
 
 

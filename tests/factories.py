@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from billing.models import Customer, Plan, Project
+from accounts.models import Customer, Plan, Project
 
 
 def plan(code: str) -> Plan:

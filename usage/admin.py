@@ -1,7 +1,11 @@
+"""Sessions and monthly counters in the admin, read-only (the services alone write them).
+
+The legacy import and the export of monthly usage are added by `migration.admin`.
+"""
+
 from django.contrib import admin
 
-from billing.admin_import_export import MonthlyUsageImportExportMixin
-from billing.admin_readonly import ReadOnlyAdmin
+from accounts.admin.readonly import ReadOnlyAdmin
 from usage.models import MonthlyUsage, Session
 
 
@@ -24,7 +28,7 @@ class SessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MonthlyUsage)
-class MonthlyUsageAdmin(MonthlyUsageImportExportMixin, ReadOnlyAdmin):
+class MonthlyUsageAdmin(ReadOnlyAdmin):
     list_display = [
         "customer",
         "period",

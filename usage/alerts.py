@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing.models import Customer, EmailKind, EmailNotification, Plan
-from billing.periods import Period
-from billing.services.notifications import email_send_once
+from accounts.models import Customer, EmailKind, EmailNotification, Plan
+from accounts.periods import Period
+from accounts.services.notifications import email_send_once
 
 ALERTS = ((80, EmailKind.USAGE_80), (100, EmailKind.USAGE_100))
 

@@ -12,20 +12,9 @@ from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from billing.models import Customer, EmailNotification
-from billing.periods import period_of
-
-REFUSAL_CODES = ("quota_exceeded", "concurrency_limit", "rate_limited", "project_limit")
-
-
-def refusal_count(code: str) -> None:
-    """Count one refused request by its error code (on the refusal path only)."""
-    key = f"metrics:refusals:{code}"
-    cache.add(key, 0, timeout=None)
-    try:
-        cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=None)
+from accounts.models import Customer, EmailNotification
+from accounts.periods import period_of
+from api.metrics import REFUSAL_CODES
 
 
 def metrics_snapshot() -> list[tuple[str, str, dict, float]]:

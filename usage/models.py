@@ -17,9 +17,9 @@ class Session(models.Model):
 
     session_id = models.CharField(max_length=255, unique=True)
     customer = models.ForeignKey(
-        "billing.Customer", on_delete=models.PROTECT, related_name="sessions"
+        "accounts.Customer", on_delete=models.PROTECT, related_name="sessions"
     )
-    project = models.ForeignKey("billing.Project", on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="+")
     period = models.DateField(help_text="First day of the billing month the session counts in.")
     status = models.CharField(
         max_length=16, choices=SessionStatus.choices, default=SessionStatus.ACTIVE
@@ -56,7 +56,7 @@ class MonthlyUsage(models.Model):
     """
 
     customer = models.ForeignKey(
-        "billing.Customer", on_delete=models.CASCADE, related_name="monthly_usage"
+        "accounts.Customer", on_delete=models.CASCADE, related_name="monthly_usage"
     )
     period = models.DateField(help_text="First day of the billing month (UTC).")
     total_sessions = models.PositiveIntegerField(default=0)

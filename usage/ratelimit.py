@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-from billing.errors import RateLimited
+from accounts.errors import RateLimited
 
 WINDOW_SECONDS = 60
 

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import (
+    Case,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
-from billing.models import Customer, Plan
-from billing.periods import Period, period_of
-from billing.rawsql import aware, decimal, fetch_one, param_date
+from accounts.models import Customer, Plan
+from accounts.periods import Period, period_of
+from accounts.rawsql import aware, decimal, fetch_one, param_date
 from usage.models import MonthlyUsage, Session
 
 
@@ -153,3 +164,38 @@ def usage_history(*, customer: Customer, months: int = 3, before: Period | None 
 
 def sessions_for_customer(*, customer: Customer) -> QuerySet[Session]:
     return Session.objects.filter(customer=customer).select_related("project")
+
+
+def customers_with_usage(
+    queryset: QuerySet[Customer] | None = None, *, period: Period | None = None
+) -> QuerySet[Customer]:
+    """Customers annotated with the month's `sessions_used`, `billable_minutes`, `quota_used`
+    (in the plan's unit) and `percent_used`, in one query (no query per row)."""
+    period = period or period_of()
+    queryset = queryset if queryset is not None else Customer.objects.all()
+    month = MonthlyUsage.objects.filter(customer=OuterRef("pk"), period=period.start)
+    queryset = queryset.select_related("plan", "grandfather_plan").annotate(
+        sessions_used=Coalesce(
+            Subquery(
+                month.annotate(used=F("total_sessions") - F("failed_sessions")).values("used")[:1]
+            ),
+            Value(0),
+        ),
+        billable_minutes=Coalesce(
+            Subquery(month.values("billable_minutes")[:1]),
+            Value(0),
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        ),
+    )
+    return queryset.annotate(
+        quota_used=Case(
+            When(plan__billing_unit="minutes", then=F("billable_minutes")),
+            default=F("sessions_used"),
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        ),
+        plan_quota=Case(
+            When(plan__billing_unit="minutes", then=F("plan__included_minutes")),
+            default=F("plan__included_sessions"),
+            output_field=IntegerField(),
+        ),
+    )

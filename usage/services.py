@@ -17,17 +17,17 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing.errors import (
+from accounts.errors import (
     ConcurrencyLimitReached,
     Conflict,
     NotFound,
     ProjectLimitReached,
     QuotaExceeded,
 )
-from billing.models import BillingUnit, Customer, Project
-from billing.periods import period_of
-from billing.rawsql import decimal, fetch_one, param_date, param_datetime
-from billing.services.customers import customer_get_or_create
+from accounts.models import BillingUnit, Customer, Project
+from accounts.periods import period_of
+from accounts.rawsql import decimal, fetch_one, param_date, param_datetime
+from accounts.services.customers import customer_get_or_create
 from usage.alerts import usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
 from usage.ratelimit import rate_limit_check

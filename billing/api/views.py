@@ -11,6 +11,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services.customers import customer_get
+from api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 from billing.api.serializers import (
     CheckoutInput,
     CheckoutOutput,
@@ -22,9 +24,7 @@ from billing.services.checkout import (
     checkout_plan_get,
     checkout_session_create,
 )
-from billing.services.customers import customer_get
 from billing.services.plan_switch import PRORATION_BEHAVIOR, subscription_switch_plan
-from usage.api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
 

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from billing.catalogue import catalogue_seed
+from accounts.catalogue import catalogue_seed
 
 
 def seed(apps, schema_editor):

@@ -13,10 +13,10 @@ import logging
 
 from django.db import transaction
 
+from accounts.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
+from accounts.models import Customer, Plan
+from accounts.services.customers import customer_get_or_create, plan_get
 from billing import stripe_gateway
-from billing.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
-from billing.models import Customer, Plan
-from billing.services.customers import customer_get_or_create, plan_get
 from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)

@@ -30,16 +30,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing import stripe_gateway
-from billing.errors import (
+from accounts.errors import (
     Conflict,
     PaymentPastDue,
     StripeUnavailable,
     SubscriptionMissing,
     UsageOverPlan,
 )
-from billing.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
-from billing.periods import period_of
+from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
+from accounts.periods import period_of
+from billing import stripe_gateway
 from billing.services.checkout import checkout_plan_check
 from billing.services.subscriptions import subscription_state_apply
 from billing.stripe_plans import plan_price_id

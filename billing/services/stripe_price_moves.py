@@ -29,10 +29,11 @@ import stripe
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
+from accounts.bulk import insert
+from accounts.errors import StripePriceChanged, StripeUnavailable
+from accounts.models import Plan
 from billing import stripe_gateway
-from billing.bulk import insert
-from billing.errors import StripePriceChanged, StripeUnavailable
-from billing.models import Plan, PriceMoveStatus, StripePriceMove
+from billing.models import PriceMoveStatus, StripePriceMove
 from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from accounts.errors import InvalidInput
+from accounts.models import Plan
 from billing import stripe_gateway
-from billing.errors import InvalidInput
-from billing.models import Plan
 
 # plan code → Stripe product name (the names the pricing team uses)
 STRIPE_PRODUCTS = {"starter": "AI Gate - Starter", "growth": "AI Gate - Growth"}

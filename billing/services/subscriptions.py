@@ -32,14 +32,14 @@ from djstripe.models import Invoice as StripeInvoice
 from djstripe.models import Session as StripeSession
 from djstripe.models import Subscription as StripeSubscription
 
-from billing.models import ChangeSource, Customer, CustomerStatus, EmailKind, Plan, PlanChange
-from billing.services.customers import (
+from accounts.models import ChangeSource, Customer, CustomerStatus, EmailKind, Plan, PlanChange
+from accounts.services.customers import (
     DEFAULT_PLAN_CODE,
     customer_change_plan,
     customer_state,
     plan_change_record,
 )
-from billing.services.notifications import email_send_once
+from accounts.services.notifications import email_send_once
 from billing.services.stripe_price_moves import latest_move_awaited
 from billing.stripe_plans import plan_for_price
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django.core import mail
 
-from billing.models import Customer, EmailNotification, MigrationBatch, PlanChange
-from billing.periods import Period
+from accounts.models import Customer, EmailNotification, MigrationBatch, PlanChange
+from accounts.periods import Period
 from tests.factories import CustomerFactory, plan
 from usage.models import MonthlyUsage
 

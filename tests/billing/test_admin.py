@@ -1,9 +1,10 @@
 import pytest
 from django.utils import timezone
 
-from billing.models import Customer, ServiceKey
-from billing.periods import period_of
-from billing.services.service_keys import service_key_create
+from accounts.models import Customer
+from accounts.periods import period_of
+from api.models import ServiceKey
+from api.service_keys import service_key_create
 from tests.factories import UserFactory, plan
 from usage.models import MonthlyUsage
 
@@ -18,7 +19,7 @@ def staff_client(client, db):
 @pytest.mark.django_db
 def test_admin_is_staff_only(client):
     client.force_login(UserFactory(username="customer-login"))
-    response = client.get("/admin/billing/customer/")
+    response = client.get("/admin/accounts/customer/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
 
@@ -41,7 +42,7 @@ def test_customer_list_shows_usage_without_a_query_per_row(
         [MonthlyUsage(customer=c, period=period, total_sessions=85) for c in customers]
     )
     with django_assert_max_num_queries(15):
-        response = staff_client.get("/admin/billing/customer/")
+        response = staff_client.get("/admin/accounts/customer/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "85 / 100 sessions" in page
@@ -53,30 +54,30 @@ def test_customer_list_shows_usage_without_a_query_per_row(
 def test_customer_filters_and_search(staff_client, customer_on):
     customer_on("legacy_pro", external_id="old-timer")
     customer_on("growth", external_id="newcomer")
-    legacy = staff_client.get("/admin/billing/customer/?legacy=yes").content.decode()
+    legacy = staff_client.get("/admin/accounts/customer/?legacy=yes").content.decode()
     assert "old-timer" in legacy and "newcomer" not in legacy
-    found = staff_client.get("/admin/billing/customer/?q=newcomer").content.decode()
+    found = staff_client.get("/admin/accounts/customer/?q=newcomer").content.decode()
     assert "newcomer" in found and "old-timer" not in found
     MonthlyUsage.objects.create(
         customer=Customer.objects.get(external_id="newcomer"),
         period=period_of().start,
         total_sessions=19000,
     )
-    high = staff_client.get("/admin/billing/customer/?usage=80").content.decode()
+    high = staff_client.get("/admin/accounts/customer/?usage=80").content.decode()
     assert "newcomer" in high and "old-timer" not in high
 
 
 @pytest.mark.django_db
 def test_customer_change_page_renders_with_history(staff_client, customer_on):
     alice = customer_on("free", external_id="alice")
-    response = staff_client.get(f"/admin/billing/customer/{alice.pk}/change/")
+    response = staff_client.get(f"/admin/accounts/customer/{alice.pk}/change/")
     assert response.status_code == 200
 
 
 @pytest.mark.django_db
 def test_plan_figures_are_editable(staff_client):
     starter = plan("starter")
-    response = staff_client.get(f"/admin/billing/plan/{starter.pk}/change/")
+    response = staff_client.get(f"/admin/accounts/plan/{starter.pk}/change/")
     assert response.status_code == 200
     assert 'name="included_sessions"' in response.content.decode()
 
@@ -85,7 +86,7 @@ def test_plan_figures_are_editable(staff_client):
 def test_service_key_revoke_action(staff_client):
     key, _ = service_key_create(name="old-proxy")
     response = staff_client.post(
-        "/admin/billing/servicekey/",
+        "/admin/api/servicekey/",
         {"action": "revoke", "_selected_action": [key.pk]},
         follow=True,
     )
@@ -102,10 +103,10 @@ def test_sessions_and_usage_are_read_only(staff_client):
 
 @pytest.mark.django_db
 def test_adding_a_customer_in_the_admin_provisions_it_on_free_with_an_audit_row(staff_client):
-    from billing.models import PlanChange
+    from accounts.models import PlanChange
 
     response = staff_client.post(
-        "/admin/billing/customer/add/",
+        "/admin/accounts/customer/add/",
         {
             "external_id": "walk-in",
             "email": "walk-in@example.com",
@@ -127,5 +128,5 @@ def test_adding_a_customer_in_the_admin_provisions_it_on_free_with_an_audit_row(
 @pytest.mark.django_db
 def test_status_is_not_editable_in_the_admin(staff_client, customer_on):
     alice = customer_on("free", external_id="alice")
-    page = staff_client.get(f"/admin/billing/customer/{alice.pk}/change/").content.decode()
+    page = staff_client.get(f"/admin/accounts/customer/{alice.pk}/change/").content.decode()
     assert 'name="status"' not in page

@@ -1,7 +1,7 @@
 import pytest
 
-from billing.catalogue import catalogue_seed
-from billing.models import Plan
+from accounts.catalogue import catalogue_seed
+from accounts.models import Plan
 
 EXPECTED = {
     # code: (unit, sessions, minutes, price, rpm, concurrent, projects, badge, support, sla,

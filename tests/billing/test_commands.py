@@ -3,8 +3,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing.models import PlanChange, ServiceKey
-from billing.services.service_keys import service_key_digest
+from accounts.models import PlanChange
+from api.models import ServiceKey
+from api.service_keys import service_key_digest
 
 
 def run(*args) -> tuple[str, str]:

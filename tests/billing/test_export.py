@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.admin_import_export import CustomerExportResource, MonthlyUsageExportResource
-from billing.models import ChangeSource, Customer, PlanChange
-from billing.periods import period_of
-from billing.services.customers import customer_change_plan, customer_set_migration_state
+from accounts.models import ChangeSource, Customer, PlanChange
+from accounts.periods import period_of
+from accounts.services.customers import customer_change_plan, customer_set_migration_state
+from migration.admin.import_export import CustomerExportResource, MonthlyUsageExportResource
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,
     SAMPLE_USAGE,
@@ -23,7 +23,7 @@ from usage.models import MonthlyUsage
 
 pytestmark = pytest.mark.django_db
 
-CUSTOMERS_EXPORT = "/admin/billing/customer/export/"
+CUSTOMERS_EXPORT = "/admin/accounts/customer/export/"
 USAGE_EXPORT = "/admin/usage/monthlyusage/export/"
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.models import ChangeSource, Customer, PlanChange
+from accounts.models import ChangeSource, Customer, PlanChange
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,
     SAMPLE_USAGE,
@@ -21,8 +21,8 @@ from usage.models import MonthlyUsage
 
 pytestmark = pytest.mark.django_db
 
-CUSTOMERS_IMPORT = "/admin/billing/customer/import/"
-CUSTOMERS_CONFIRM = "/admin/billing/customer/process_import/"
+CUSTOMERS_IMPORT = "/admin/accounts/customer/import/"
+CUSTOMERS_CONFIRM = "/admin/accounts/customer/process_import/"
 USAGE_IMPORT = "/admin/usage/monthlyusage/import/"
 USAGE_CONFIRM = "/admin/usage/monthlyusage/process_import/"
 
@@ -77,7 +77,7 @@ class TestCustomersUpload:
         preview = upload(staff, CUSTOMERS_IMPORT, "old.csv", SAMPLE_CUSTOMERS.read_bytes())
         response = confirm(staff, CUSTOMERS_CONFIRM, preview)
         assert response.status_code == 302
-        assert response.url == "/admin/billing/customer/"
+        assert response.url == "/admin/accounts/customer/"
         assert Customer.objects.count() == 38
         change = PlanChange.objects.get(customer__external_id="u_8b22e0")
         assert (change.source, change.actor) == (ChangeSource.IMPORT, "admin:olivia")

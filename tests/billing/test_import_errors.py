@@ -3,7 +3,7 @@ clear error naming file, line and reason; any error writes nothing and exits non
 
 import pytest
 
-from billing.models import Customer, PlanChange
+from accounts.models import Customer, PlanChange
 from tests.billing.import_helpers import (
     CUSTOMER_HEADER,
     USAGE_HEADER,

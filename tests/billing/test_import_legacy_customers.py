@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import ChangeSource, Customer, PlanChange
-from billing.services.customers import customer_change_plan, customer_set_migration_state
-from billing.services.importing import legacy_samples_import
+from accounts.models import ChangeSource, Customer, PlanChange
+from accounts.services.customers import customer_change_plan, customer_set_migration_state
+from migration.services.importing import legacy_samples_import
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,
     SAMPLE_USAGE,
@@ -113,7 +113,7 @@ class TestSamples:
         assert dict(MonthlyUsage.objects.values_list("pk", "updated_at")) == stamps
 
     def test_seed_demo_imports_the_samples_idempotently(self, monkeypatch):
-        from billing.management.commands import seed_demo
+        from devtools.management.commands import seed_demo
 
         monkeypatch.setattr(seed_demo, "DEMO_CUSTOMERS", [])  # only the samples, quickly
         out = StringIO()
@@ -343,7 +343,7 @@ class TestRaces:
     def test_a_customer_created_while_importing_stops_the_import_cleanly(
         self, tmp_path, monkeypatch
     ):
-        from billing.services import importing
+        from migration.services import importing
 
         CustomerFactory(external_id="alice", plan=plan("free"))
         # As if the proxy provisioned alice between the check and the write.

@@ -5,7 +5,7 @@ import time_machine
 from django.core import mail
 from django.urls import reverse
 
-from billing.models import (
+from accounts.models import (
     BatchKind,
     BatchStatus,
     ChangeSource,
@@ -14,13 +14,13 @@ from billing.models import (
     MigrationBatch,
     PlanChange,
 )
-from billing.services.customers import customer_change_plan
-from billing.services.migration import migration_run
+from accounts.services.customers import customer_change_plan
+from migration.services.migration import migration_run
 from tests.billing.migration_support import database_state, legacy_customer, migration_fields
 from tests.factories import CustomerFactory, plan
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
-CHANGELIST = "/admin/billing/customer/"
+CHANGELIST = "/admin/accounts/customer/"
 
 
 @pytest.fixture(autouse=True)
@@ -170,20 +170,20 @@ class TestCustomerActions:
         )
         batch = MigrationBatch.objects.get()
         assert response.status_code == 302 and response.url == reverse(
-            "admin:billing_migrationbatch_change", args=[batch.pk]
+            "admin:accounts_migrationbatch_change", args=[batch.pk]
         )
         assert batch.status == BatchStatus.PLANNED and migration_fields(a)[1] is None
         page = admin_client.get(response.url).content.decode()
         assert "Dry-run report" in page and a.external_id in page and "Apply this batch now" in page
-        admin_client.post(reverse("admin:billing_migrationbatch_apply", args=[batch.pk]))
+        admin_client.post(reverse("admin:accounts_migrationbatch_apply", args=[batch.pk]))
         batch.refresh_from_db()
         assert batch.status == BatchStatus.APPLIED and migration_fields(a)[2] == "starter"
         page = admin_client.get(
-            reverse("admin:billing_migrationbatch_change", args=[batch.pk])
+            reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
         ).content.decode()
         assert "Roll back…" in page and "Apply this batch now" not in page
 
-        rollback_url = reverse("admin:billing_migrationbatch_rollback", args=[batch.pk])
+        rollback_url = reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk])
         before = database_state()
         confirm = admin_client.get(rollback_url)
         assert confirm.status_code == 200 and a.external_id in confirm.content.decode()
@@ -207,7 +207,7 @@ class TestCustomerActions:
             actor="x",
             reason="up",
         )
-        url = reverse("admin:billing_migrationbatch_rollback", args=[batch.pk])
+        url = reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk])
         assert "left alone" in admin_client.get(url).content.decode()
         admin_client.post(url, {"confirm": "1"})
         assert migration_fields(a)[0] == "growth"
@@ -228,7 +228,7 @@ class TestCustomerActions:
         batch = migration_run(kind=BatchKind.GRANDFATHER, actor="t")
         assert (
             client.post(
-                reverse("admin:billing_migrationbatch_rollback", args=[batch.pk]), {"confirm": "1"}
+                reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk]), {"confirm": "1"}
             ).status_code
             == 403
         )
@@ -344,15 +344,15 @@ class TestTenThousandCustomers:
         batch = MigrationBatch.objects.get()
         assert batch.changed_count == self.COUNT
 
-        change_url = reverse("admin:billing_migrationbatch_change", args=[batch.pk])
+        change_url = reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
         with django_assert_max_num_queries(15):
             response = admin_client.get(change_url)
         assert response.status_code == 200 and "page 1 of 10" in response.content.decode()
         with django_assert_max_num_queries(15):
             response = admin_client.get(
-                reverse("admin:billing_migrationbatch_rollback", args=[batch.pk])
+                reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk])
             )
         assert response.status_code == 200 and "bulk-09999" in response.content.decode()
         with django_assert_max_num_queries(15):
-            response = admin_client.get(reverse("admin:billing_migrationbatch_changelist"))
+            response = admin_client.get(reverse("admin:accounts_migrationbatch_changelist"))
         assert response.status_code == 200

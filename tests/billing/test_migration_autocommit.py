@@ -9,7 +9,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import EmailNotification, MigrationBatch, PlanChange
+from accounts.models import EmailNotification, MigrationBatch, PlanChange
 from tests.billing.migration_support import database_state, legacy_customer, migration_fields
 from tests.factories import plan
 

@@ -6,7 +6,7 @@ import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from billing.models import (
+from accounts.models import (
     BatchKind,
     BatchStatus,
     ChangeSource,
@@ -16,7 +16,7 @@ from billing.models import (
     Plan,
     PlanChange,
 )
-from billing.services.migration import (
+from migration.services.migration import (
     CustomerSelection,
     history_periods,
     migration_batch_create,
@@ -138,7 +138,7 @@ class TestMigrateToSessions:
         assert database_state() == before
 
     def test_progress_bar_on_large_runs(self, monkeypatch):
-        monkeypatch.setattr("billing.management.migration_output.PROGRESS_MIN_TOTAL", 1)
+        monkeypatch.setattr("migration.management.migration_output.PROGRESS_MIN_TOTAL", 1)
         legacy_customer("legacy_build")
         _, err = run("migrate_to_sessions", "--apply")
         assert "recording plan changes" in err and "[##############################] 1/1" in err
@@ -343,7 +343,7 @@ class TestRollbackBatch:
 
     def test_a_later_status_only_change_does_not_block_the_rollback(self):
         """A webhook recording past_due changes nothing that a rollback restores."""
-        from billing.services.customers import customer_state
+        from accounts.services.customers import customer_state
 
         customer = legacy_customer("legacy_build")
         out, _ = run("migrate_to_sessions", "--now", "--apply")

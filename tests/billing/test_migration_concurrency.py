@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from billing.models import BatchKind, EmailNotification, MigrationBatch, PlanChange
-from billing.services.migration import CustomerSelection, grandfathering_apply, migration_run
+from accounts.models import BatchKind, EmailNotification, MigrationBatch, PlanChange
+from migration.services.migration import CustomerSelection, grandfathering_apply, migration_run
 from tests.billing.migration_support import legacy_customer, migration_fields
 from tests.factories import plan
 from tests.helpers import race, requires_postgres

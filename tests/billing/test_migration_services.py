@@ -5,8 +5,8 @@ import pytest
 import time_machine
 from django.core import mail
 
-from billing.errors import Conflict, InvalidInput
-from billing.models import (
+from accounts.errors import Conflict, InvalidInput
+from accounts.models import (
     BatchKind,
     BatchStatus,
     ChangeSource,
@@ -15,8 +15,8 @@ from billing.models import (
     MigrationBatch,
     PlanChange,
 )
-from billing.services.customers import customer_state
-from billing.services.migration import (
+from accounts.services.customers import customer_state
+from migration.services.migration import (
     CustomerSelection,
     history_periods,
     migration_batch_apply,
@@ -271,7 +271,7 @@ class TestApply:
         def explode(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr("billing.services.migration._write_states", explode)
+        monkeypatch.setattr("migration.services.migration._write_states", explode)
         with pytest.raises(RuntimeError):
             migration_run(kind=BatchKind.GRANDFATHER, actor="tester")
         assert database_state() == before

@@ -10,8 +10,9 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from billing.models import BatchKind, PlanChange, PriceMoveStatus, StripePriceMove
-from billing.services.migration import CustomerSelection, migration_run
+from accounts.models import BatchKind, PlanChange
+from billing.models import PriceMoveStatus, StripePriceMove
+from migration.services.migration import CustomerSelection, migration_run
 from tests.billing.migration_support import legacy_customer
 from tests.factories import plan
 

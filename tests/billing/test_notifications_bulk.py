@@ -1,15 +1,15 @@
 import pytest
 from django.core import mail
 
-from billing.models import EmailNotification
-from billing.services.notifications import Recipient, email_send_once, email_send_once_bulk
+from accounts.models import EmailNotification
+from accounts.services.notifications import Recipient, email_send_once, email_send_once_bulk
 from tests.factories import CustomerFactory, plan
 
 
 def notice_context():
     from datetime import UTC, datetime
 
-    from billing.services.migration import migration_email_context
+    from migration.services.migration import migration_email_context
 
     return migration_email_context(
         plan("legacy_build"), plan("starter"), datetime(2027, 2, 15, tzinfo=UTC)

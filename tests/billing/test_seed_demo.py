@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from billing.models import Customer, Plan, PlanChange
+from accounts.models import Customer, Plan, PlanChange
 from usage.models import MonthlyUsage, Session
 from usage.selectors import usage_summary
 

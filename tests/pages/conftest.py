@@ -7,8 +7,8 @@ import pytest
 import time_machine
 from django.test import Client
 
-from billing.models import Customer, Project
-from billing.periods import period_of
+from accounts.models import Customer, Project
+from accounts.periods import period_of
 from tests.factories import CustomerFactory, UserFactory, plan
 from usage.models import MonthlyUsage, Session, SessionStatus
 from usage.services import usage_recount

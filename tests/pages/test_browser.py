@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
-from billing.models import CustomerStatus
+from accounts.models import CustomerStatus
 from tests.factories import plan
 from tests.pages.conftest import PASSWORD, add_sessions, customer_with_login, set_month_usage
 

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from billing.pages.charts import CHART_HEIGHT, MIN_VISIBLE_HEIGHT, daily_chart, nice_ceiling
-from billing.periods import period_of
+from accounts.periods import period_of
+from portal.charts import CHART_HEIGHT, MIN_VISIBLE_HEIGHT, daily_chart, nice_ceiling
 
 NOVEMBER = period_of(date(2026, 11, 18))
 

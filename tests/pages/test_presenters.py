@@ -3,7 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.pages.presenters import (
+from accounts.periods import period_of
+from portal.presenters import (
     CardAction,
     PlanTerms,
     format_count,
@@ -12,7 +13,6 @@ from billing.pages.presenters import (
     support_label,
     usage_display,
 )
-from billing.periods import period_of
 from tests.factories import plan
 from usage.selectors import UsageSummary
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import Client
 
-from billing.models import Plan
+from accounts.models import Plan
 from tests.factories import UserFactory, plan
 from tests.pages.conftest import customer_with_login, signed_in, text
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import Client
 
-from billing.models import CustomerStatus
+from accounts.models import CustomerStatus
 from tests.factories import plan
 from tests.pages.conftest import (
     add_sessions,

@@ -13,7 +13,7 @@ import stripe
 from django.conf import settings
 from django.core.management import call_command
 
-from billing.stripe_standin import StripeStandin
+from devtools.stripe_standin import StripeStandin
 
 WEBHOOK_PATH = "/webhooks/stripe"
 

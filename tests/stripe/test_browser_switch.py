@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.models import Customer, PlanChange
+from accounts.models import Customer, PlanChange
 from tests.pages.conftest import customer_with_login
 from tests.pages.test_browser import screenshot, sign_in
 from tests.stripe.test_browser_upgrade import in_browser

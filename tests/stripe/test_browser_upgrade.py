@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.models import Customer
+from accounts.models import Customer
 from tests.pages.conftest import customer_with_login
 from tests.pages.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, screenshot, sign_in
 from tests.stripe.conftest import stripe_products

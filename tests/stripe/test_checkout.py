@@ -10,7 +10,7 @@ from djstripe.models import Customer as StripeCustomer
 from djstripe.models import Session as StripeSession
 from rest_framework.test import APIClient
 
-from billing.models import Customer, PlanChange
+from accounts.models import Customer, PlanChange
 from billing.services.checkout import checkout_session_create
 from tests.factories import UserFactory, plan
 from tests.stripe.conftest import stripe_products

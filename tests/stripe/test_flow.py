@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from djstripe.models import Event, Subscription, WebhookEventTrigger
 
-from billing.models import ChangeSource, Customer, EmailNotification, PlanChange
+from accounts.models import ChangeSource, Customer, EmailNotification, PlanChange
 from tests.stripe.conftest import Helpers, stripe_products
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -19,12 +19,9 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import BatchKind, Customer, PlanChange, PriceMoveStatus, StripePriceMove
-from billing.services.migration import (
-    CustomerSelection,
-    migration_batch_rollback,
-    migration_run,
-)
+from accounts.models import BatchKind, Customer, PlanChange
+from billing.models import PriceMoveStatus, StripePriceMove
+from migration.services.migration import CustomerSelection, migration_batch_rollback, migration_run
 from tests.billing.migration_support import legacy_customer
 from tests.factories import plan
 from tests.stripe.conftest import Helpers
@@ -249,7 +246,7 @@ class TestPriceMoves:
         assert "1 failed (needs staff)" in out
         assert "Plan starter (Starter) has no Stripe price id" in out
         page = admin_client.get(
-            reverse("admin:billing_migrationbatch_change", args=[batch.pk])
+            reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
         ).content.decode()
         assert "Stripe price moves" in page
         assert "has no Stripe price id" in page

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from djstripe.models import Price, Product
 
-from billing.models import Plan
+from accounts.models import Plan
 
 pytestmark = pytest.mark.django_db
 OPTIONS = {"api_key": settings.STRIPE_SECRET_KEY, "stripe_version": settings.STRIPE_API_VERSION}

@@ -16,7 +16,7 @@ import pytest
 import requests
 import stripe
 
-from billing.stripe_standin import StripeStandin
+from devtools.stripe_standin import StripeStandin
 
 KEY = "sk_test_" + "S" * 24
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from djstripe.models import Subscription
 
-from billing.models import Customer
+from accounts.models import Customer
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS
 from billing.stripe_gateway import subscription_change_price
 from tests.factories import plan

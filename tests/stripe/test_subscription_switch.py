@@ -15,7 +15,7 @@ from django.utils import timezone
 from djstripe.models import Subscription as StripeSubscription
 from rest_framework.test import APIClient
 
-from billing.models import ChangeSource, Customer, PlanChange
+from accounts.models import ChangeSource, Customer, PlanChange
 from tests.factories import plan
 from tests.pages.conftest import customer_with_login, set_month_usage
 from tests.stripe.conftest import Helpers, stripe_products

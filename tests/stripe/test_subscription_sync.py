@@ -10,14 +10,14 @@ from djstripe.models import Customer as StripeCustomer
 from djstripe.models import Invoice as StripeInvoice
 from djstripe.models import Subscription as StripeSubscription
 
-from billing.models import EmailNotification, PlanChange
+from accounts.models import EmailNotification, PlanChange
 from billing.services.subscriptions import (
     UnknownStripePrice,
     customer_for_stripe,
     payment_failed_notify,
     subscription_state_apply,
 )
-from billing.stripe_standin import objects
+from devtools.stripe_standin import objects
 from tests.factories import plan
 
 pytestmark = pytest.mark.django_db

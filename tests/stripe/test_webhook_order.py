@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import mail
 from djstripe.models import Event, WebhookEventTrigger
 
-from billing.models import Customer, EmailNotification
+from accounts.models import Customer, EmailNotification
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS
 from tests.stripe.conftest import Helpers, stripe_products
 from tests.stripe.test_flow import checkout, history

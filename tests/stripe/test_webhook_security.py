@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import Client
 from djstripe.models import Event, WebhookEventTrigger
 
-from billing.models import Customer, PlanChange
+from accounts.models import Customer, PlanChange
 from billing.services.stripe_webhook_endpoint import webhook_endpoint_sync
 from tests.stripe.conftest import Helpers, stripe_products
 from tests.stripe.test_flow import checkout

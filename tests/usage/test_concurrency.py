@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import Customer, Plan, PlanChange
-from billing.periods import period_of
+from accounts.models import Customer, Plan, PlanChange
+from accounts.periods import period_of
 from tests.factories import CustomerFactory
 from tests.helpers import race, requires_postgres
 from usage.models import MonthlyUsage, Session

@@ -1,6 +1,6 @@
 import pytest
 
-from billing.models import Plan
+from accounts.models import Plan
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 import time_machine
 
-from billing.models import Plan
+from accounts.models import Plan
 
 URL = "/billing/usage"
 

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing.models import Customer, PlanChange, Project
+from accounts.models import Customer, PlanChange, Project
 from tests.factories import ProjectFactory
 from usage.models import MonthlyUsage, Session
 

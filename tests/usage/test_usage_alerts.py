@@ -7,7 +7,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import EmailNotification
+from accounts.models import EmailNotification
 from tests.factories import CustomerFactory, plan
 from usage.alerts import usage_alert_levels
 from usage.services import session_end, session_start
@@ -121,6 +121,6 @@ class TestMinutePlans:
 
 
 def customer_period_label() -> str:
-    from billing.periods import period_of
+    from accounts.periods import period_of
 
     return period_of().label

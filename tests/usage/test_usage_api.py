@@ -1,8 +1,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import Customer, ServiceKey
-from billing.services.service_keys import service_key_revoke
+from accounts.models import Customer
+from api.models import ServiceKey
+from api.service_keys import service_key_revoke
 from tests.factories import UserFactory
 
 URL = "/billing/usage"
@@ -58,7 +59,7 @@ class TestUsageRead:
         assert body["failedSessions"] == 1
 
     def test_percent_is_rounded_down(self, api, customer_on):
-        from billing.periods import period_of
+        from accounts.periods import period_of
         from usage.models import MonthlyUsage
 
         alice = customer_on("free", external_id="alice")
@@ -213,7 +214,7 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
 ):
     from django.utils import timezone
 
-    from billing.services import service_keys
+    from api import service_keys
 
     settings.SERVICE_KEY_CACHE_SECONDS = 5
     assert api.get(URL, {"user_id": "alice"}).status_code == 200

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from rest_framework import serializers
 
-from billing.models import Plan
+from accounts.models import Plan
 from usage.models import Session, SessionStatus
 from usage.selectors import UsageSummary
 

@@ -10,8 +10,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import Plan
-from usage.api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
+from accounts.models import Plan
+from api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
 from usage.api.serializers import (
     PlanOutput,
     SessionEndInput,

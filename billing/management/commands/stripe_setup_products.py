@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.errors import BillingError
+from accounts.errors import BillingError
 from billing.services.stripe_products import stripe_mode, stripe_products_setup
 
 

@@ -1,0 +1,7 @@
+"""The admin of the bottom layer: plans, the audit trail, the e-mail outbox.
+
+Customers are registered by `migration.admin`, the layer that can show their usage and the
+migration actions beside them.
+"""
+
+from accounts.admin import audit, plans  # noqa: F401

@@ -1,0 +1,297 @@
+"""The bottom layer's records: plans, customers, projects, the plan-change audit trail (with the
+batches that group its rows) and the e-mail outbox.
+
+The tables keep the names they had when these models lived in the `billing` app
+(`billing_plan`, …): moving the models between apps moved no row.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class BillingUnit(models.TextChoices):
+    SESSIONS = "sessions", "Sessions"
+    MINUTES = "minutes", "Minutes"
+
+
+class Plan(models.Model):
+    """One row per plan; every figure of the pricing tables lives here and is editable."""
+
+    code = models.SlugField(
+        max_length=40, unique=True, help_text="Stable identifier: free, starter…"
+    )
+    name = models.CharField(max_length=80)
+    billing_unit = models.CharField(max_length=16, choices=BillingUnit.choices)
+    included_sessions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Monthly session quota. Empty for minute-billed legacy plans.",
+    )
+    included_minutes = models.PositiveIntegerField(
+        help_text="Minute quota of a minute plan; estimated minutes shown for a session plan."
+    )
+    price_cents = models.PositiveIntegerField(help_text="Monthly price in cents.")
+    currency = models.CharField(max_length=3, default="usd")
+    requests_per_minute = models.PositiveIntegerField()
+    max_concurrent_sessions = models.PositiveIntegerField()
+    max_projects = models.PositiveIntegerField()
+    badge = models.BooleanField(help_text='Shows "Powered by AI-Gate".')
+    support = models.CharField(max_length=40)
+    sla = models.CharField(max_length=20, blank=True)
+    is_public = models.BooleanField(default=False, help_text="Shown on the pricing page.")
+    is_legacy = models.BooleanField(default=False)
+    migrates_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="migrates_from",
+        help_text="The session plan a legacy customer moves to.",
+    )
+    stripe_price_id = models.CharField(max_length=255, blank=True, db_index=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_plan"
+        ordering = ["is_legacy", "sort_order", "price_cents"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(billing_unit="minutes") | Q(included_sessions__isnull=False),
+                name="plan_session_plan_has_session_quota",
+            ),
+            models.CheckConstraint(
+                condition=~Q(is_public=True, is_legacy=True), name="plan_legacy_is_not_public"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def bills_minutes(self) -> bool:
+        return self.billing_unit == BillingUnit.MINUTES
+
+    @property
+    def quota(self) -> int:
+        """The monthly quota in the plan's own billing unit."""
+        return self.included_minutes if self.bills_minutes else self.included_sessions
+
+
+class CustomerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    CANCELED = "canceled", "Canceled"
+
+
+class Customer(models.Model):
+    external_id = models.CharField(
+        max_length=255, unique=True, help_text="The user_id / clientId the proxy and dashboard use."
+    )
+    email = models.EmailField(blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="customers")
+    status = models.CharField(
+        max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer",
+        help_text="The login this customer signs in with.",
+    )
+    # Stripe ids are kept as text so that imported customers keep them before any sync;
+    # the dj-stripe rows are found by these ids.
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_state_at = models.DateTimeField(
+        null=True, blank=True, help_text="Time of the newest Stripe state applied (ordering)."
+    )
+    # Grandfathering: the customer keeps its legacy plan until this time, then moves.
+    grandfathered_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    grandfather_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The plan this customer moves to when grandfathering ends.",
+    )
+    migration_exempt = models.BooleanField(
+        default=False, help_text="Never moved automatically to a session plan."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_customer"
+        ordering = ["external_id"]
+        indexes = [models.Index(fields=["plan", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(grandfathered_until__isnull=True) | Q(grandfather_plan__isnull=False),
+                name="customer_grandfathering_names_next_plan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_grandfathered(self) -> bool:
+        return self.grandfathered_until is not None
+
+    @property
+    def has_live_subscription(self) -> bool:
+        """Pays through a Stripe subscription that has not ended: plan changes move that
+        subscription's price, and a second Checkout would bill twice."""
+        return bool(self.stripe_subscription_id) and self.status != CustomerStatus.CANCELED
+
+
+class Project(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="projects")
+    project_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "billing_project"
+        ordering = ["customer", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "project_id"], name="project_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.project_id}"
+
+
+class ChangeSource(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Command"
+    WEBHOOK = "webhook", "Stripe webhook"
+    API = "api", "API"
+    GRANDFATHERING = "grandfathering", "Grandfathering"
+    MIGRATION = "migration", "Migration batch"
+    ROLLBACK = "rollback", "Rollback"
+    IMPORT = "import", "Import"
+    SYSTEM = "system", "System"
+
+
+class BatchKind(models.TextChoices):
+    REMAP = "remap", "Remap now"
+    GRANDFATHER = "grandfather", "Grandfather"
+    EXTEND = "extend", "Extend grandfathering"
+    END_GRANDFATHERING = "end_grandfathering", "End grandfathering now"
+    EXEMPT = "exempt", "Exempt from migration"
+    REMOVE_EXEMPTION = "remove_exemption", "Remove migration exemption"
+    AUTO_MIGRATE = "auto_migrate", "Automatic move at grandfathering end"
+
+
+class BatchStatus(models.TextChoices):
+    PLANNED = "planned", "Planned (dry run)"
+    APPLIED = "applied", "Applied"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class MigrationBatch(models.Model):
+    """One bulk operation on customers: what was selected, the mapping, and what it did."""
+
+    kind = models.CharField(max_length=24, choices=BatchKind.choices)
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.PLANNED
+    )
+    selection = models.JSONField(default=dict, help_text="How customers were picked.")
+    mapping = models.JSONField(default=dict, help_text="legacy plan code → new plan code.")
+    grandfather_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    notify = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.CharField(max_length=150, help_text="Who ran it (username or command).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    customer_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    rolled_back_count = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True, help_text="The dry-run report.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "billing_migrationbatch"
+        ordering = ["-created_at"]
+        verbose_name_plural = "migration batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.get_kind_display()}, {self.get_status_display()})"
+
+
+class PlanChange(models.Model):
+    """Append-only record of every plan or migration-state change, from any source.
+
+    `state_before` / `state_after` hold the customer's full migration state (plan,
+    grandfathering, exemption, Stripe price) so that a batch can be rolled back exactly.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="plan_changes")
+    from_plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    from_price_cents = models.PositiveIntegerField(null=True, blank=True)
+    to_price_cents = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, choices=ChangeSource.choices)
+    actor = models.CharField(max_length=150)
+    reason = models.CharField(max_length=500, blank=True)
+    batch = models.ForeignKey(
+        MigrationBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="changes"
+    )
+    state_before = models.JSONField(default=dict, blank=True)
+    state_after = models.JSONField(default=dict, blank=True)
+    stripe_event_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "billing_planchange"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_plan_id} → {self.to_plan_id} ({self.source})"
+
+
+class EmailKind(models.TextChoices):
+    MIGRATION_NOTICE = "migration_notice", "Migration notice"
+    MIGRATED = "migrated", "Moved to new plan"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    USAGE_80 = "usage_80", "Usage at 80%"
+    USAGE_100 = "usage_100", "Usage at 100%"
+
+
+class EmailNotification(models.Model):
+    """One row per e-mail we decided to send; the unique key makes a rerun never send twice."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=24, choices=EmailKind.choices)
+    dedupe_key = models.CharField(max_length=120, help_text="e.g. the month or the batch id.")
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "billing_emailnotification"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "kind", "dedupe_key"], name="email_sent_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email}"

@@ -1,0 +1,61 @@
+"""Serve the local Stripe stand-in (development and tests only; never in production)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from devtools.stripe_standin import DEFAULT_ENABLED_EVENTS, StripeStandin
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve a local stand-in for Stripe's API with test helpers, sending signed webhooks "
+        "to --webhook-url. Point the portal at it with STRIPE_API_BASE=http://127.0.0.1:PORT."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=12111)
+        parser.add_argument("--webhook-url", help="Where events are POSTed.")
+        parser.add_argument("--webhook-secret", help="The whsec_ secret events are signed with.")
+        parser.add_argument(
+            "--events",
+            default=",".join(DEFAULT_ENABLED_EVENTS),
+            help="Comma-separated event types to deliver ('*' for all).",
+        )
+        parser.add_argument(
+            "--state-file",
+            help="Keep the stand-in's objects in this JSON file across restarts.",
+        )
+        parser.add_argument(
+            "--public-url",
+            help="Base URL browsers reach the stand-in at (default http://HOST:PORT).",
+        )
+
+    def handle(
+        self, *args, host, port, webhook_url, webhook_secret, events, public_url, state_file, **_
+    ):
+        if settings.STRIPE_LIVE_MODE:
+            raise CommandError("Refusing to run the Stripe stand-in with a live Stripe key.")
+        if bool(webhook_url) != bool(webhook_secret):
+            raise CommandError("--webhook-url and --webhook-secret go together.")
+        logging.getLogger("devtools.stripe_standin").setLevel(logging.INFO)
+        standin = StripeStandin(
+            host=host,
+            port=port,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            enabled_events=[e.strip() for e in events.split(",") if e.strip()],
+            public_url=public_url,
+            quiet=False,
+            state_file=state_file,
+        )
+        self.stdout.write(f"Stripe stand-in on {standin.url}")
+        if webhook_url:
+            self.stdout.write(f"Webhooks → {webhook_url} ({events})")
+        with contextlib.suppress(KeyboardInterrupt):
+            standin.serve_forever()

@@ -1,0 +1,140 @@
+"""Customers in the admin: this month's usage beside each, the migration actions, the legacy
+import and the export."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from accounts.models import ChangeSource, Customer, PlanChange, Project
+from accounts.services.customers import customer_get_or_create
+from migration.admin.actions import (
+    MIGRATION_ACTIONS,
+    CustomerMigrationActionsMixin,
+    GrandfatheringFilter,
+)
+from migration.admin.filters import LegacyFilter, UsageLevelFilter
+from migration.admin.import_export import CustomerImportExportMixin
+from usage.selectors import customers_with_usage
+
+
+class PlanChangeInline(admin.TabularInline):
+    model = PlanChange
+    fk_name = "customer"
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "created_at",
+        "from_plan",
+        "to_plan",
+        "from_price_cents",
+        "to_price_cents",
+        "source",
+        "actor",
+        "reason",
+        "batch",
+    ]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("from_plan", "to_plan", "batch")
+
+
+class ProjectInline(admin.TabularInline):
+    model = Project
+    extra = 0
+    fields = ["project_id", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, admin.ModelAdmin):
+    list_display = [
+        "external_id",
+        "email",
+        "plan_code",
+        "status",
+        "usage_this_month",
+        "percent",
+        "grandfathered_until",
+        "grandfather_plan",
+        "migration_exempt",
+    ]
+    list_filter = [
+        LegacyFilter,
+        GrandfatheringFilter,
+        "plan",
+        "status",
+        UsageLevelFilter,
+        "migration_exempt",
+    ]
+    actions = [*MIGRATION_ACTIONS]
+    search_fields = ["external_id", "email", "stripe_customer_id", "stripe_subscription_id"]
+    list_select_related = ["plan", "grandfather_plan"]
+    readonly_fields = ["plan", "created_at", "updated_at", "stripe_state_at"]
+    raw_id_fields = ["user"]
+    inlines = [ProjectInline, PlanChangeInline]
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["external_id", "email", "user", "plan", "status"]}),
+        (
+            "Move to session plans",
+            {"fields": ["grandfathered_until", "grandfather_plan", "migration_exempt"]},
+        ),
+        ("Stripe", {"fields": ["stripe_customer_id", "stripe_subscription_id", "stripe_state_at"]}),
+        ("Dates", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return customers_with_usage(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Plan, status and migration state change only through the audited services
+        # (actions, commands, Stripe webhooks).
+        readonly = [*super().get_readonly_fields(request, obj), "status"]
+        if obj is not None:
+            readonly += [
+                "external_id",
+                "grandfathered_until",
+                "grandfather_plan",
+                "migration_exempt",
+            ]
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new customer is provisioned like any other (free plan, audited); staff then move
+        # it with the actions.
+        customer, _ = customer_get_or_create(
+            external_id=obj.external_id,
+            email=obj.email,
+            source=ChangeSource.ADMIN,
+            actor=request.user.get_username(),
+        )
+        if obj.user_id and customer.user_id is None:
+            Customer.objects.filter(pk=customer.pk).update(user=obj.user)
+        obj.pk = customer.pk
+        obj.refresh_from_db()
+
+    @admin.display(description="plan", ordering="plan__code")
+    def plan_code(self, customer: Customer) -> str:
+        return customer.plan.code
+
+    @admin.display(description="used / included", ordering="quota_used")
+    def usage_this_month(self, customer: Customer) -> str:
+        unit = "min" if customer.plan.bills_minutes else "sessions"
+        return f"{int(customer.quota_used):,} / {customer.plan_quota:,} {unit}"
+
+    @admin.display(description="%")
+    def percent(self, customer: Customer):
+        quota = customer.plan_quota or 0
+        percent = int(customer.quota_used * 100 // quota) if quota else 0
+        color = "#b91c1c" if percent >= 100 else "#b45309" if percent >= 80 else "#15803d"
+        return format_html('<strong style="color:{}">{}%</strong>', color, percent)

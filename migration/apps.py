@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class MigrationConfig(AppConfig):
+    """Moving customers to session plans: batches, grandfathering, rollback, legacy import."""
+
+    name = "migration"
+    verbose_name = "Move to session plans"

@@ -1,0 +1,53 @@
+"""Reads for the customers' pages. The page may aggregate this month's sessions (one query);
+the usage API never does: it reads MonthlyUsage only."""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from accounts.models import Customer, Project
+from accounts.periods import Period
+from usage.models import Session, SessionStatus
+
+# A failed session gives its unit of quota back, so it is not drawn as used.
+_COUNTED = ~Q(status=SessionStatus.FAILED)
+
+
+def customer_for_user(user) -> Customer | None:
+    """The customer a login belongs to, with its plans, or None (staff, unlinked logins)."""
+    if not user.is_authenticated:
+        return None
+    return Customer.objects.select_related("plan", "grandfather_plan").filter(user=user).first()
+
+
+def sessions_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
+    """Counted (not failed) sessions of the period per UTC day, in one grouped query."""
+    rows = (
+        Session.objects.filter(_COUNTED, customer=customer, period=period.start)
+        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .values("day")
+        .annotate(sessions=Count("id"))
+        .order_by("day")
+    )
+    return {row["day"]: row["sessions"] for row in rows}
+
+
+def projects_with_sessions(*, customer: Customer, period: Period) -> QuerySet[Project]:
+    """The customer's projects, each annotated with `period_sessions` (counted sessions)."""
+    counted = (
+        Session.objects.filter(_COUNTED, customer=customer, period=period.start)
+        .filter(project=OuterRef("pk"))
+        .values("project")
+        .annotate(sessions=Count("id"))
+        .values("sessions")[:1]
+    )
+    return (
+        Project.objects.filter(customer=customer)
+        .annotate(
+            period_sessions=Coalesce(Subquery(counted), Value(0), output_field=IntegerField())
+        )
+        .order_by("created_at", "id")
+    )
