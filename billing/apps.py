@@ -8,8 +8,13 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing (Stripe)"
 
     def ready(self) -> None:
+        from accounts.services.plan_change import plan_changed
+
         # Stripe webhook receivers register themselves on import.
         from billing import webhooks  # noqa: F401
+        from billing.services.stripe_price_moves import price_moves_on_plan_change
         from billing.stripe_gateway import stripe_configure
 
+        # A plan change calls for a Stripe price move: recorded in the same transaction.
+        plan_changed.connect(price_moves_on_plan_change, dispatch_uid="billing.price_moves")
         stripe_configure()

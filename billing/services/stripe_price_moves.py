@@ -22,16 +22,20 @@ reason telling staff what to set; `stripe_price_moves --retry` picks it up once 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import stripe
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.bulk import insert
 from accounts.errors import StripePriceChanged, StripeUnavailable
 from accounts.models import Plan
+from accounts.progress import Progress
+from accounts.services.plan_change import SOURCES_FOLLOWING_STRIPE, RecordedChange
 from billing import stripe_gateway
 from billing.models import PriceMoveStatus, StripePriceMove
 from billing.stripe_plans import plan_price_id
@@ -111,6 +115,55 @@ def price_moves_record(*, moves: list[DuePriceMove], batch_id: int | None) -> in
     return len(rows)
 
 
+def due_price_moves(
+    records: Iterable[RecordedChange],
+    plans: dict[int, Plan],
+    *,
+    to_prices: dict[int, str] | None = None,
+) -> list[DuePriceMove]:
+    """The Stripe price moves that recorded plan changes call for: every customer with a
+    subscription whose plan changed (a grandfathering date alone moves nothing in Stripe).
+
+    The price is the new plan's, unless `to_prices` (customer id → price; a rollback's
+    recorded old price) says otherwise."""
+    to_prices = to_prices or {}
+    price_of: dict[int, str] = {}
+    moves = []
+    for record in records:
+        if not record.stripe_subscription_id or record.from_plan_id == record.to_plan_id:
+            continue
+        for plan_id in (record.from_plan_id, record.to_plan_id):
+            if plan_id not in price_of:
+                price_of[plan_id] = plan_price_id(plans[plan_id])
+        moves.append(
+            DuePriceMove(
+                plan_change_id=record.plan_change_id,
+                subscription_id=record.stripe_subscription_id,
+                from_price_id=price_of[record.from_plan_id],
+                to_plan=plans[record.to_plan_id],
+                to_price_id=to_prices.get(record.customer_id) or price_of[record.to_plan_id],
+            )
+        )
+    return moves
+
+
+def price_moves_on_plan_change(
+    sender, *, records, plans, batch, source, to_prices, **kwargs
+) -> int:
+    """`plan_changed` receiver: record the moves a change calls for in the outbox (this
+    transaction) and send them once it commits. Changes that follow Stripe (webhooks) or the
+    old system (import) move nothing."""
+    if source in SOURCES_FOLLOWING_STRIPE:
+        return 0
+    moves = due_price_moves(records, plans, to_prices=to_prices)
+    if not moves:
+        return 0
+    batch_id = batch.pk if batch is not None else None
+    price_moves_record(moves=moves, batch_id=batch_id)
+    transaction.on_commit(partial(price_moves_after_commit, batch_id))
+    return len(moves)
+
+
 # --- Sending ----------------------------------------------------------------------------------
 
 
@@ -126,9 +179,6 @@ class PriceMovesRun:
     still_failed: int = 0
     stopped_early: bool = False  # Stripe unreachable: the rest were not attempted
     messages: list[str] = field(default_factory=list)
-
-
-Progress = Callable[[str, int, int], None]
 
 
 def _supersede() -> int:

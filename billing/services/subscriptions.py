@@ -33,13 +33,14 @@ from djstripe.models import Session as StripeSession
 from djstripe.models import Subscription as StripeSubscription
 
 from accounts.models import ChangeSource, Customer, CustomerStatus, EmailKind, Plan, PlanChange
-from accounts.services.customers import (
-    DEFAULT_PLAN_CODE,
-    customer_change_plan,
-    customer_state,
-    plan_change_record,
-)
+from accounts.services.customers import DEFAULT_PLAN_CODE
 from accounts.services.notifications import email_send_once
+from accounts.services.plan_change import (
+    customer_change_plan,
+    customer_lock,
+    customer_state,
+    customer_status_record,
+)
 from billing.services.stripe_price_moves import latest_move_awaited
 from billing.stripe_plans import plan_for_price
 
@@ -187,11 +188,7 @@ def subscription_state_apply(
     state = governing_subscription(stripe_customer_id=stripe_customer_id)
     if state is None:
         return []
-    locked = (
-        Customer.objects.select_for_update(of=("self",))
-        .select_related("plan", "grandfather_plan")
-        .get(pk=customer.pk)
-    )
+    locked = customer_lock(customer)
     newest = locked.stripe_state_at
     if event_at is not None and newest is not None and event_at < newest:
         logger.info(
@@ -216,23 +213,20 @@ def subscription_state_apply(
     locked.stripe_subscription_id = state.subscription_id
     if event_at is not None:
         locked.stripe_state_at = max(filter(None, [locked.stripe_state_at, event_at]))
-    after = customer_state(locked)
     locked.save(update_fields=["status", "stripe_subscription_id", "stripe_state_at", "updated_at"])
-    if before["status"] != after["status"]:
-        changes.append(
-            plan_change_record(
-                customer=locked,
-                from_plan=locked.plan,
-                before=before,
-                after=after,
-                source=source,
-                actor=actor,
-                reason=reason,
-                stripe_event_id=event_id,
-            )
-        )
+    status_change = customer_status_record(
+        locked=locked,
+        before=before,
+        source=source,
+        actor=actor,
+        reason=reason,
+        stripe_event_id=event_id,
+    )
+    if status_change is not None:
+        changes.append(status_change)
     plan_change = customer_change_plan(
         customer=locked,
+        locked=locked,
         plan=plan,
         source=source,
         actor=actor,

@@ -36,8 +36,9 @@ from accounts import bulk
 from accounts.errors import InvalidInput
 from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from accounts.periods import period_of
+from accounts.progress import Progress
 from accounts.rawsql import param_date
-from accounts.services.customers import customer_state
+from accounts.services.plan_change import Transition, customer_state, plan_changes_record
 from migration.legacy_csv import (
     CUSTOMER_COLUMNS,
     CUSTOMER_OPTIONAL_COLUMNS,
@@ -89,7 +90,6 @@ UPDATED_CUSTOMER_COLUMNS = (
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 ACTIVE, IMPORT = CustomerStatus.ACTIVE.value, ChangeSource.IMPORT.value
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,8 @@ class _Work:
     """Everything decided before writing."""
 
     report: ImportReport
+    actor: str = ""
+    reason: str = ""
     to_create: list[_Customer] = field(default_factory=list)
     to_update: list[_Customer] = field(default_factory=list)
     # (customer, PlanChange fields); a created customer gets its id when it is inserted.
@@ -313,6 +315,7 @@ def _decide(
         for column in ("stripe_customer_id", "stripe_subscription_id")
     }
     reason = f"Imported from the old minute-based system ({customers_file})"
+    work.actor, work.reason = actor, reason
     customers_by_user: dict[str, _Customer] = {}
     for row in customer_rows:
         customer = _decide_customer(
@@ -460,9 +463,6 @@ def _decide_customer(
                     to_plan=plan,
                     before={},
                     after=customer_state(customer),
-                    actor=actor,
-                    reason=reason,
-                    now=now,
                 ),
             )
         )
@@ -522,9 +522,6 @@ def _decide_customer(
                     to_plan=current.plan,
                     before=before_state,
                     after=after_state,
-                    actor=actor,
-                    reason=reason,
-                    now=now,
                 ),
             )
         )
@@ -621,30 +618,11 @@ def _decide_usage(
 
 
 def _plan_change_fields(
-    *,
-    from_plan: Plan | None,
-    to_plan: Plan,
-    before: dict,
-    after: dict,
-    actor: str,
-    reason: str,
-    now: datetime,
+    *, from_plan: Plan | None, to_plan: Plan, before: dict, after: dict
 ) -> dict:
-    """The fields customer_change_plan writes (PlanChange.objects.create), for a bulk insert."""
-    return {
-        "from_plan_id": from_plan.pk if from_plan else None,
-        "to_plan_id": to_plan.pk,
-        "from_price_cents": from_plan.price_cents if from_plan else None,
-        "to_price_cents": to_plan.price_cents,
-        "source": IMPORT,
-        "actor": actor,
-        "reason": reason,
-        "batch_id": None,
-        "stripe_event_id": "",
-        "state_before": before,
-        "state_after": after,
-        "created_at": now,
-    }
+    """What the audit row of one imported customer records (written by the plan-change
+    service's `plan_changes_record`, in bulk)."""
+    return {"from_plan": from_plan, "to_plan": to_plan, "before": before, "after": after}
 
 
 def _shown(value) -> str:
@@ -804,15 +782,27 @@ def _write(work: _Work, *, now: datetime, progress: Progress) -> None:
     for customer in work.to_create:
         customer.id = created_ids[customer.external_id]
 
-    names, change_row = bulk.row_factory(PlanChange)
-    bulk.insert(
-        PlanChange,
-        names,
+    step = counter("recording plan changes")
+    recorded = 0
+
+    def recording(phase: str, done: int, total: int) -> None:
+        nonlocal recorded
+        step(done - recorded)
+        recorded = done
+
+    plan_changes_record(
         [
-            change_row({"customer_id": customer.id, **fields})
+            Transition(
+                customer_id=customer.id,
+                stripe_subscription_id=customer.stripe_subscription_id or "",
+                **fields,
+            )
             for customer, fields in work.plan_changes
         ],
-        on_batch=counter("recording plan changes"),
+        source=IMPORT,
+        actor=work.actor,
+        reason=work.reason,
+        progress=recording,
     )
 
     names, usage_row = bulk.row_factory(MonthlyUsage)

@@ -29,14 +29,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cached_property
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from accounts.bulk import insert_returning_ids, update_by_id
 from accounts.errors import Conflict, InvalidInput
 from accounts.models import (
     BatchKind,
@@ -50,48 +49,29 @@ from accounts.models import (
     PlanChange,
 )
 from accounts.periods import Period, add_months, period_of
+from accounts.progress import Progress, no_progress
 from accounts.services.notifications import Recipient, email_send_once_bulk
-from billing.models import StripePriceMove
-from billing.services.stripe_price_moves import (
-    DuePriceMove,
-    price_moves_after_commit,
-    price_moves_record,
+from accounts.services.plan_change import (
+    CustomerRow,
+    PlanState,
+    customer_states_write,
+    plan_changes_record,
+    state_snapshot,
 )
-from billing.stripe_plans import plan_price_id
+from accounts.services.plan_change import Transition as ChangeTransition
+from billing.models import StripePriceMove
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
-"""Called as progress(phase, done, total) while a long operation runs."""
 
 # Not a batch kind: "Send migration notice" plans like a batch but changes no state.
 NOTICE = "notice"
 HISTORY_MONTHS = 3
 MAX_GRANDFATHER_MONTHS = 36
 CHUNK = 5000
-# Groups of customers that get the very same new state are written with one UPDATE each;
-# smaller groups (e.g. each extended customer has its own end date) go through bulk_update.
-GROUP_UPDATE_MIN = 20
-
-_ROW_FIELDS = (
-    "pk",
-    "external_id",
-    "email",
-    "status",
-    "stripe_subscription_id",
-    "plan_id",
-    "grandfathered_until",
-    "grandfather_plan_id",
-    "migration_exempt",
-)
 
 
 def _actor_default() -> str:
     return f"command:{getpass.getuser()}"
-
-
-def _noop_progress(phase: str, done: int, total: int) -> None:
-    return None
 
 
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
@@ -151,78 +131,6 @@ class CustomerSelection:
 # --- One customer's migration state -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationState:
-    """The fields a migration operation changes (and a rollback restores)."""
-
-    plan_id: int
-    grandfathered_until: datetime | None
-    grandfather_plan_id: int | None
-    migration_exempt: bool
-
-    @property
-    def is_grandfathered(self) -> bool:
-        return self.grandfathered_until is not None
-
-    def replace(self, **changes) -> MigrationState:
-        values = {
-            "plan_id": self.plan_id,
-            "grandfathered_until": self.grandfathered_until,
-            "grandfather_plan_id": self.grandfather_plan_id,
-            "migration_exempt": self.migration_exempt,
-        }
-        values.update(changes)
-        if values["grandfathered_until"] is None:
-            values["grandfather_plan_id"] = None
-        return MigrationState(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
-    """A customer as read for a bulk operation (plain values, no model instance)."""
-
-    customer_id: int
-    external_id: str
-    email: str
-    status: str
-    stripe_subscription_id: str
-    state: MigrationState
-
-    @classmethod
-    def from_values(cls, values: tuple) -> CustomerRow:
-        pk, external_id, email, status, subscription, plan_id, until, next_plan, exempt = values
-        return cls(
-            pk,
-            external_id,
-            email,
-            status,
-            subscription,
-            MigrationState(plan_id, until, next_plan, exempt),
-        )
-
-    def as_recipient(self) -> Recipient:
-        return Recipient(pk=self.customer_id, external_id=self.external_id, email=self.email)
-
-
-def state_snapshot(row: CustomerRow, state: MigrationState, plans: dict[int, Plan]) -> dict:
-    """The `customer_state()` dict of `row` in `state`, without loading the customer."""
-    plan = plans[state.plan_id]
-    return {
-        "plan": plan.code,
-        "price_cents": plan.price_cents,
-        "status": row.status,
-        "grandfathered_until": state.grandfathered_until.isoformat()
-        if state.grandfathered_until
-        else None,
-        "grandfather_plan": plans[state.grandfather_plan_id].code
-        if state.grandfather_plan_id
-        else None,
-        "migration_exempt": state.migration_exempt,
-        "stripe_subscription_id": row.stripe_subscription_id,
-        "stripe_price_id": plan.stripe_price_id,
-    }
-
-
 # The snapshot keys a migration operation owns; the rest (status, Stripe ids, prices) may
 # change for other reasons without making a batch's rollback unsafe.
 _MIGRATION_KEYS = ("plan", "grandfathered_until", "grandfather_plan", "migration_exempt")
@@ -232,7 +140,7 @@ def _migration_part(snapshot: dict) -> tuple:
     return tuple(snapshot.get(key) for key in _MIGRATION_KEYS)
 
 
-def _state_from_snapshot(snapshot: dict, plans_by_code: dict[str, Plan]) -> MigrationState:
+def _state_from_snapshot(snapshot: dict, plans_by_code: dict[str, Plan]) -> PlanState:
     until = snapshot.get("grandfathered_until")
     next_code = snapshot.get("grandfather_plan")
     missing = [c for c in (snapshot["plan"], next_code) if c and c not in plans_by_code]
@@ -241,7 +149,7 @@ def _state_from_snapshot(snapshot: dict, plans_by_code: dict[str, Plan]) -> Migr
             f"The plan history names plan(s) {', '.join(missing)} that no longer exist "
             "(renamed?): restore the plan code before rolling back."
         )
-    return MigrationState(
+    return PlanState(
         plan_id=plans_by_code[snapshot["plan"]].pk,
         grandfathered_until=datetime.fromisoformat(until) if until else None,
         grandfather_plan_id=plans_by_code[next_code].pk if until and next_code else None,
@@ -260,7 +168,7 @@ class _Context:
     months: int | None  # extend: months added
 
 
-Transition = Callable[[CustomerRow, _Context], "MigrationState | str"]
+Operation = Callable[[CustomerRow, _Context], "PlanState | str"]
 
 
 def _target_of(row: CustomerRow, ctx: _Context) -> Plan | None:
@@ -270,7 +178,7 @@ def _target_of(row: CustomerRow, ctx: _Context) -> Plan | None:
     return ctx.plans[row.state.plan_id].migrates_to
 
 
-def _remap(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _remap(row: CustomerRow, ctx: _Context) -> PlanState | str:
     plan = ctx.plans[row.state.plan_id]
     if not plan.is_legacy:
         return "already on a session plan"
@@ -282,7 +190,7 @@ def _remap(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     return row.state.replace(plan_id=target.pk, grandfathered_until=None)
 
 
-def _grandfather(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _grandfather(row: CustomerRow, ctx: _Context) -> PlanState | str:
     plan = ctx.plans[row.state.plan_id]
     if not plan.is_legacy:
         return "already on a session plan"
@@ -298,7 +206,7 @@ def _grandfather(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     )
 
 
-def _extend(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _extend(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if not row.state.is_grandfathered:
         return "not grandfathered"
     return row.state.replace(
@@ -306,13 +214,13 @@ def _extend(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     )
 
 
-def _end_grandfathering(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _end_grandfathering(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if not row.state.is_grandfathered:
         return "not grandfathered"
     return row.state.replace(plan_id=row.state.grandfather_plan_id, grandfathered_until=None)
 
 
-def _exempt(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _exempt(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if row.state.migration_exempt:
         return "already exempt"
     if not ctx.plans[row.state.plan_id].is_legacy:
@@ -321,13 +229,13 @@ def _exempt(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     return row.state.replace(migration_exempt=True, grandfathered_until=None)
 
 
-def _remove_exemption(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _remove_exemption(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if not row.state.migration_exempt:
         return "not exempt"
     return row.state.replace(migration_exempt=False)
 
 
-def _auto_migrate(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _auto_migrate(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if not row.state.is_grandfathered or row.state.grandfathered_until > ctx.now:
         return "grandfathering has not ended"
     if row.state.migration_exempt:
@@ -335,7 +243,7 @@ def _auto_migrate(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     return row.state.replace(plan_id=row.state.grandfather_plan_id, grandfathered_until=None)
 
 
-def _notice(row: CustomerRow, ctx: _Context) -> MigrationState | str:
+def _notice(row: CustomerRow, ctx: _Context) -> PlanState | str:
     if not row.state.is_grandfathered:
         return "not grandfathered: no date to announce"
     if row.state.migration_exempt:
@@ -345,7 +253,7 @@ def _notice(row: CustomerRow, ctx: _Context) -> MigrationState | str:
     return row.state
 
 
-TRANSITIONS: dict[str, Transition] = {
+TRANSITIONS: dict[str, Operation] = {
     BatchKind.REMAP: _remap,
     BatchKind.GRANDFATHER: _grandfather,
     BatchKind.EXTEND: _extend,
@@ -363,7 +271,7 @@ TRANSITIONS: dict[str, Transition] = {
 @dataclass(slots=True)
 class PlannedChange:
     row: CustomerRow
-    after: MigrationState | None  # None: skipped
+    after: PlanState | None  # None: skipped
     skip_reason: str
     from_plan: Plan
     destination: Plan  # the plan the customer is on once the operation has fully played out
@@ -582,7 +490,7 @@ def _fetch_rows(
     if lock:
         queryset = queryset.select_for_update()
     if not by_id:
-        rows = [CustomerRow.from_values(v) for v in queryset.values_list(*_ROW_FIELDS)]
+        rows = [CustomerRow.from_values(v) for v in queryset.values_list(*CustomerRow.ROW_FIELDS)]
         progress("reading customers", len(rows), len(rows))
         return rows, set(), criteria
 
@@ -594,7 +502,7 @@ def _fetch_rows(
     )
     rows: list[CustomerRow] = []
     for chunk in _chunks(wanted):
-        values = list(queryset.filter(**{f"{key}__in": chunk}).values_list(*_ROW_FIELDS))
+        values = list(queryset.filter(**{f"{key}__in": chunk}).values_list(*CustomerRow.ROW_FIELDS))
         rows.extend(CustomerRow.from_values(v) for v in values)
         progress("reading customers", len(rows), len(wanted))
     found = {row.customer_id if key == "pk" else row.external_id for row in rows}
@@ -683,7 +591,7 @@ def migration_plan(
     if kind == BatchKind.GRANDFATHER and grandfather_months is None:
         grandfather_months = settings.GRANDFATHER_MONTHS
     _validate_months(kind, grandfather_months)
-    progress = progress or _noop_progress
+    progress = progress or no_progress
     now = now or timezone.now()
     plans = _plans_by_id()
     rows, off_plan, criteria = _fetch_rows(
@@ -702,7 +610,7 @@ def migration_plan(
         outcome = (
             "not on the selected plans" if row.customer_id in off_plan else transition(row, ctx)
         )
-        after = outcome if isinstance(outcome, MigrationState) else None
+        after = outcome if isinstance(outcome, PlanState) else None
         from_plan = plans[row.state.plan_id]
         final = after or row.state
         if final.grandfather_plan_id:
@@ -809,7 +717,7 @@ def migration_batch_apply(
         )
         if actor:
             locked.actor = actor
-        _apply_plan(plan, locked, progress=progress or _noop_progress)
+        _apply_plan(plan, locked, progress=progress or no_progress)
     batch.refresh_from_db()
     return batch
 
@@ -848,7 +756,7 @@ def migration_run(
             actor=actor or _actor_default(),
             created_by=created_by,
         )
-        _apply_plan(plan, batch, progress=progress or _noop_progress)
+        _apply_plan(plan, batch, progress=progress or no_progress)
     return batch
 
 
@@ -857,16 +765,20 @@ def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progres
     source = SOURCE_OF_KIND.get(plan.kind, ChangeSource.MIGRATION)
     now = timezone.now()
     reason = batch.reason or BatchKind(plan.kind).label
-    records = _record_changes(
-        [(change.row, change.row.state, change.after) for change in plan.changes],
-        plans=plan.plans,
+    customer_states_write(
+        {change.row.customer_id: change.after for change in plan.changes}, now, progress
+    )
+    plan_changes_record(
+        [
+            ChangeTransition.of_states(change.row, change.row.state, change.after, plan.plans)
+            for change in plan.changes
+        ],
         batch=batch,
         source=source,
         actor=batch.actor,
         reason=reason,
         progress=progress,
     )
-    _write_states({change.row.customer_id: change.after for change in plan.changes}, now, progress)
     batch.status = BatchStatus.APPLIED
     batch.applied_at = now
     batch.mapping = plan.mapping()
@@ -875,9 +787,8 @@ def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progres
     batch.report = plan.report()
     if batch.notify or plan.kind == BatchKind.AUTO_MIGRATE:
         batch.report["emails_recorded"] = _send_batch_emails(plan, batch, progress)
-    batch.report["stripe_price_moves"] = _record_stripe_price_moves(
-        records, plans=plan.plans, batch=batch
-    )
+    # The billing app recorded them from `plan_changed`, in this transaction.
+    batch.report["stripe_price_moves"] = StripePriceMove.objects.filter(batch=batch).count()
     batch.save()
     logger.info(
         "migration batch applied",
@@ -888,136 +799,6 @@ def _apply_plan(plan: MigrationPlan, batch: MigrationBatch, *, progress: Progres
             "actor": batch.actor,
         },
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedChange:
-    plan_change_id: int
-    row: CustomerRow
-    before: MigrationState
-    after: MigrationState
-
-
-_PLAN_CHANGE_COLUMNS = (
-    "customer_id",
-    "from_plan_id",
-    "to_plan_id",
-    "from_price_cents",
-    "to_price_cents",
-    "source",
-    "actor",
-    "reason",
-    "batch_id",
-    "state_before",
-    "state_after",
-    "stripe_event_id",
-    "created_at",
-)
-
-
-def _record_changes(
-    transitions: list[tuple[CustomerRow, MigrationState, MigrationState]],
-    *,
-    plans: dict[int, Plan],
-    batch: MigrationBatch,
-    source: str,
-    actor: str,
-    reason: str,
-    progress: Progress,
-) -> list[RecordedChange]:
-    """One PlanChange per customer (before → after), inserted in bulk (COPY on PostgreSQL)."""
-    records: list[RecordedChange] = []
-    total = len(transitions)
-    now = timezone.now()
-    actor, reason = actor[:150], reason[:500]
-    for chunk in _chunks(transitions, 20000):
-        rows = [
-            (
-                row.customer_id,
-                before.plan_id,
-                after.plan_id,
-                plans[before.plan_id].price_cents,
-                plans[after.plan_id].price_cents,
-                source,
-                actor,
-                reason,
-                batch.pk,
-                state_snapshot(row, before, plans),
-                state_snapshot(row, after, plans),
-                "",
-                now,
-            )
-            for row, before, after in chunk
-        ]
-        ids = insert_returning_ids(PlanChange, _PLAN_CHANGE_COLUMNS, rows)
-        records.extend(
-            RecordedChange(pk, row, before, after)
-            for pk, (row, before, after) in zip(ids, chunk, strict=True)
-        )
-        progress("recording plan changes", len(records), total)
-    return records
-
-
-_STATE_COLUMNS = (
-    "plan_id",
-    "grandfathered_until",
-    "grandfather_plan_id",
-    "migration_exempt",
-    "updated_at",
-)
-
-
-def _write_states(states: dict[int, MigrationState], now: datetime, progress: Progress) -> None:
-    """Write each customer's new state. PostgreSQL: one COPY and one `UPDATE … FROM`;
-    elsewhere: one UPDATE per group sharing a state, bulk_update for the rest."""
-    if connection.vendor == "postgresql":
-        rows = [
-            (
-                customer_id,
-                state.plan_id,
-                state.grandfathered_until,
-                state.grandfather_plan_id,
-                state.migration_exempt,
-                now,
-            )
-            for customer_id, state in sorted(states.items())
-        ]
-        update_by_id(Customer, _STATE_COLUMNS, rows)
-        progress("updating customers", len(rows), len(rows))
-        return
-    groups: dict[MigrationState, list[int]] = defaultdict(list)
-    for customer_id, state in states.items():
-        groups[state].append(customer_id)
-    singles: list[Customer] = []
-    done, total = 0, len(states)
-    for state, ids in groups.items():
-        if len(ids) < GROUP_UPDATE_MIN:
-            singles.extend(
-                Customer(
-                    pk=customer_id,
-                    plan_id=state.plan_id,
-                    grandfathered_until=state.grandfathered_until,
-                    grandfather_plan_id=state.grandfather_plan_id,
-                    migration_exempt=state.migration_exempt,
-                    updated_at=now,
-                )
-                for customer_id in ids
-            )
-            continue
-        for chunk in _chunks(sorted(ids)):
-            Customer.objects.filter(pk__in=chunk).update(
-                plan_id=state.plan_id,
-                grandfathered_until=state.grandfathered_until,
-                grandfather_plan_id=state.grandfather_plan_id,
-                migration_exempt=state.migration_exempt,
-                updated_at=now,
-            )
-            done += len(chunk)
-            progress("updating customers", done, total)
-    for chunk in _chunks(sorted(singles, key=lambda c: c.pk), 1000):
-        Customer.objects.bulk_update(chunk, _STATE_COLUMNS)
-        done += len(chunk)
-        progress("updating customers", done, total)
 
 
 # --- E-mails ----------------------------------------------------------------------------------
@@ -1128,54 +909,6 @@ def migration_notices_send(
 # --- Stripe -----------------------------------------------------------------------------------
 
 
-def stripe_price_moves(
-    records: Iterable[RecordedChange],
-    plans: dict[int, Plan],
-    *,
-    to_prices: dict[int, str] | None = None,
-) -> list[DuePriceMove]:
-    """The Stripe price moves that recorded plan changes call for: every customer with a
-    subscription whose plan changed (a grandfathering date alone moves nothing in Stripe).
-
-    The price is the new plan's, unless `to_prices` (customer id → price; a rollback's
-    recorded old price) says otherwise."""
-    to_prices = to_prices or {}
-    price_of: dict[int, str] = {}
-    moves = []
-    for record in records:
-        if not record.row.stripe_subscription_id or record.before.plan_id == record.after.plan_id:
-            continue
-        for plan_id in (record.before.plan_id, record.after.plan_id):
-            if plan_id not in price_of:
-                price_of[plan_id] = plan_price_id(plans[plan_id])
-        moves.append(
-            DuePriceMove(
-                plan_change_id=record.plan_change_id,
-                subscription_id=record.row.stripe_subscription_id,
-                from_price_id=price_of[record.before.plan_id],
-                to_plan=plans[record.after.plan_id],
-                to_price_id=to_prices.get(record.row.customer_id) or price_of[record.after.plan_id],
-            )
-        )
-    return moves
-
-
-def _record_stripe_price_moves(
-    records: list[RecordedChange],
-    *,
-    plans: dict[int, Plan],
-    batch: MigrationBatch,
-    to_prices: dict[int, str] | None = None,
-) -> int:
-    """Record the due moves in this transaction (the outbox); send them once it commits."""
-    moves = stripe_price_moves(records, plans, to_prices=to_prices)
-    if not moves:
-        return 0
-    price_moves_record(moves=moves, batch_id=batch.pk)
-    transaction.on_commit(partial(price_moves_after_commit, batch.pk))
-    return len(moves)
-
-
 # --- Grandfathering ends ----------------------------------------------------------------------
 
 
@@ -1219,7 +952,7 @@ def grandfathering_apply(
             reason="Grandfathering ended",
             actor=actor,
         )
-        _apply_plan(plan, batch, progress=progress or _noop_progress)
+        _apply_plan(plan, batch, progress=progress or no_progress)
     return GrandfatheringRun(plan=plan, batch=batch)
 
 
@@ -1338,7 +1071,7 @@ def migration_batch_rollback_plan(
     progress: Progress | None = None,
 ) -> RollbackPlan:
     """What rolling back `batch` would do to each of its customers (reads only)."""
-    progress = progress or _noop_progress
+    progress = progress or no_progress
     if batch.status == BatchStatus.PLANNED:
         raise Conflict(f"Batch {batch.pk} was never applied: there is nothing to roll back.")
     plans = _plans_by_id()
@@ -1367,7 +1100,7 @@ def migration_batch_rollback_plan(
     ids = [customer_id for _, customer_id, _, _ in pending]
     current: dict[int, CustomerRow] = {}
     for chunk in _chunks(ids):
-        for values in queryset.filter(pk__in=chunk).values_list(*_ROW_FIELDS):
+        for values in queryset.filter(pk__in=chunk).values_list(*CustomerRow.ROW_FIELDS):
             row = CustomerRow.from_values(values)
             current[row.customer_id] = row
         progress("reading customers", len(current), len(ids))
@@ -1434,7 +1167,7 @@ def migration_batch_rollback(
     Resumable: customers already restored are skipped, so it can run again (with `force`)
     for those left alone.
     """
-    progress = progress or _noop_progress
+    progress = progress or no_progress
     actor = actor or _actor_default()
     with transaction.atomic():
         locked = MigrationBatch.objects.select_for_update().get(pk=batch.pk)
@@ -1447,17 +1180,23 @@ def migration_batch_rollback(
             target = _state_from_snapshot(item.restore, plans_by_code)
             if target != item.row.state:
                 transitions.append((item.row, item.row.state, target))
-        records = _record_changes(
-            transitions,
-            plans=plan.plans,
+        now = timezone.now()
+        customer_states_write(
+            {row.customer_id: after for row, _, after in transitions}, now, progress
+        )
+        plan_changes_record(
+            [
+                ChangeTransition.of_states(row, before, after, plan.plans)
+                for row, before, after in transitions
+            ],
             batch=locked,
             source=ChangeSource.ROLLBACK,
             actor=actor,
             reason=f"Roll back batch {locked.pk}" + (f": {reason}" if reason else ""),
+            # The Stripe price each subscription goes back to: the one recorded by the batch.
+            to_prices=_recorded_prices(plan.to_restore),
             progress=progress,
         )
-        now = timezone.now()
-        _write_states({row.customer_id: after for row, _, after in transitions}, now, progress)
         locked.status = BatchStatus.ROLLED_BACK
         locked.rolled_back_at = now
         locked.rolled_back_count += len(plan.to_restore)
@@ -1471,12 +1210,6 @@ def migration_batch_rollback(
             "rollbacks": [*locked.report.get("rollbacks", []), summary],
         }
         locked.save(update_fields=["status", "rolled_back_at", "rolled_back_count", "report"])
-        _record_stripe_price_moves(
-            records,
-            plans=plan.plans,
-            batch=locked,
-            to_prices=_recorded_prices(plan.to_restore),
-        )
     logger.info("migration batch rolled back", extra=plan.summary() | {"actor": actor})
     batch.refresh_from_db()
     return plan

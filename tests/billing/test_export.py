@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import ChangeSource, Customer, PlanChange
 from accounts.periods import period_of
-from accounts.services.customers import customer_change_plan, customer_set_migration_state
+from accounts.services.plan_change import customer_change_plan, customer_set_migration_state
 from migration.admin.import_export import CustomerExportResource, MonthlyUsageExportResource
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,

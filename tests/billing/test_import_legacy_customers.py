@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import ChangeSource, Customer, PlanChange
-from accounts.services.customers import customer_change_plan, customer_set_migration_state
+from accounts.services.plan_change import customer_change_plan, customer_set_migration_state
 from migration.services.importing import legacy_samples_import
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,

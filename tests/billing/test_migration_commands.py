@@ -343,7 +343,7 @@ class TestRollbackBatch:
 
     def test_a_later_status_only_change_does_not_block_the_rollback(self):
         """A webhook recording past_due changes nothing that a rollback restores."""
-        from accounts.services.customers import customer_state
+        from accounts.services.plan_change import customer_state
 
         customer = legacy_customer("legacy_build")
         out, _ = run("migrate_to_sessions", "--now", "--apply")

@@ -15,7 +15,7 @@ from accounts.models import (
     MigrationBatch,
     PlanChange,
 )
-from accounts.services.customers import customer_state
+from accounts.services.plan_change import customer_state
 from migration.services.migration import (
     CustomerSelection,
     history_periods,
@@ -271,7 +271,8 @@ class TestApply:
         def explode(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr("migration.services.migration._write_states", explode)
+        # Fails after the customers were written, before their audit rows: all rolls back.
+        monkeypatch.setattr("migration.services.migration.plan_changes_record", explode)
         with pytest.raises(RuntimeError):
             migration_run(kind=BatchKind.GRANDFATHER, actor="tester")
         assert database_state() == before

@@ -2,7 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.errors import BillingError
 from accounts.models import ChangeSource
-from accounts.services.customers import customer_change_plan, customer_get, plan_get
+from accounts.services.customers import customer_get, plan_get
+from accounts.services.plan_change import customer_change_plan
 
 
 class Command(BaseCommand):
