@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count
 
+from accounts.formatting import money
 from accounts.models import Plan
 
 
@@ -63,7 +64,7 @@ class PlanAdmin(admin.ModelAdmin):
 
     @admin.display(description="price", ordering="price_cents")
     def price(self, plan: Plan) -> str:
-        return f"${plan.price_cents / 100:,.2f}/mo"
+        return f"{money(plan.price_cents, plan.currency)}/mo"
 
     @admin.display(description="customers", ordering="n_customers")
     def customer_count(self, plan: Plan) -> int:

@@ -5,18 +5,15 @@ from __future__ import annotations
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 
+from accounts.formatting import money
+
 register = template.Library()
 
 
 @register.filter
 def dollars(cents) -> str:
     """2900 → "$29", 1950 → "$19.50", 0 → "$0"."""
-    if cents is None or cents == "":
-        return ""
-    cents = int(cents)
-    whole, rest = divmod(abs(cents), 100)
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${intcomma(whole)}" + (f".{rest:02d}" if rest else "")
+    return money(cents, short=True)
 
 
 @register.filter

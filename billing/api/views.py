@@ -11,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import request_actor
 from accounts.services.customers import customer_get
 from api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 from billing.api.serializers import (
@@ -108,7 +109,9 @@ class SubscriptionSwitchView(APIView):
             request, fields["user_id"], refusal="A customer may switch only its own plan."
         )
         customer = customer_get(external_id=external_id)
-        switch = subscription_switch_plan(customer=customer, plan=plan, actor=_actor(request))
+        switch = subscription_switch_plan(
+            customer=customer, plan=plan, actor=request_actor(request)
+        )
         return Response(
             SubscriptionSwitchOutput(
                 {
@@ -133,10 +136,3 @@ def _caller_customer_id(request, user_id: str, *, refusal: str) -> str:
     if user_id and user_id != external_id:
         raise PermissionDenied(refusal)
     return external_id
-
-
-def _actor(request) -> str:
-    """Who asked, for the audit row."""
-    if is_service(request):
-        return f"service key {request.user.key.name}"
-    return request.user.get_username()

@@ -32,6 +32,7 @@ from djstripe.models import Invoice as StripeInvoice
 from djstripe.models import Session as StripeSession
 from djstripe.models import Subscription as StripeSubscription
 
+from accounts.formatting import money
 from accounts.models import ChangeSource, Customer, CustomerStatus, EmailKind, Plan, PlanChange
 from accounts.services.customers import DEFAULT_PLAN_CODE
 from accounts.services.notifications import email_send_once
@@ -295,19 +296,13 @@ def payment_failed_notify(*, customer: Customer, invoice_id: str) -> None:
         kind=EmailKind.PAYMENT_FAILED,
         dedupe_key=invoice_id,
         context={
-            "amount": _money(data.get("amount_due") or 0, data.get("currency") or "usd"),
+            "amount": money(data.get("amount_due") or 0, data.get("currency") or "usd"),
             "invoice_number": data.get("number") or invoice_id,
             "invoice_url": data.get("hosted_invoice_url") or "",
             "next_attempt": datetime.fromtimestamp(next_attempt, UTC) if next_attempt else None,
             "plan": customer.plan,
         },
     )
-
-
-def _money(cents: int, currency: str) -> str:
-    if currency.lower() == "usd":
-        return f"${cents / 100:,.2f}"
-    return f"{cents / 100:,.2f} {currency.upper()}"
 
 
 def _id_of(value) -> str:

@@ -23,6 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.actors import request_actor
 from accounts.errors import BillingError
 from accounts.models import BatchKind, BatchStatus, MigrationBatch
 from billing.models import PriceMoveStatus
@@ -172,10 +173,6 @@ def _quota(plan) -> str:
     return f"{plan.included_sessions:,} sessions"
 
 
-def _actor(request) -> str:
-    return f"admin:{request.user.get_username()}"
-
-
 def _migration_action(kind: str):
     title, _ = ACTION_TEXT[kind]
 
@@ -274,7 +271,7 @@ class CustomerMigrationActionsMixin:
             "grandfather_months": data.get("months"),
             "notify": data.get("notify", False),
             "reason": data["reason"],
-            "actor": _actor(request),
+            "actor": request_actor(request),
             "created_by": request.user,
         }
         if "save_planned" in request.POST:
@@ -402,7 +399,7 @@ class MigrationBatchAdminMixin:
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         try:
-            batch = migration_batch_apply(batch=batch, actor=_actor(request))
+            batch = migration_batch_apply(batch=batch, actor=request_actor(request))
         except BillingError as exc:
             self.message_user(request, exc.detail, messages.ERROR)
             return HttpResponseRedirect(change_url)
@@ -422,7 +419,7 @@ class MigrationBatchAdminMixin:
             if request.method == "POST" and "confirm" in request.POST:
                 plan = migration_batch_rollback(
                     batch=batch,
-                    actor=_actor(request),
+                    actor=request_actor(request),
                     force=force,
                     reason=request.POST.get("reason", "")[:200],
                 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from accounts.actors import request_actor
 from accounts.models import ChangeSource, Customer, PlanChange, Project
 from accounts.services.customers import customer_get_or_create
 from migration.admin.actions import (
@@ -116,7 +117,7 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
             external_id=obj.external_id,
             email=obj.email,
             source=ChangeSource.ADMIN,
-            actor=request.user.get_username(),
+            actor=request_actor(request),
         )
         if obj.user_id and customer.user_id is None:
             Customer.objects.filter(pk=customer.pk).update(user=obj.user)

@@ -24,6 +24,7 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
+from accounts.actors import admin_actor
 from accounts.models import Customer
 from accounts.periods import period_of
 from migration.legacy_csv import OLD_PLAN_NAMES
@@ -107,7 +108,7 @@ class LegacyImportResource(_NamedResource):
                 customers=upload if self.file_kind == "customers" else None,
                 usage=upload if self.file_kind == "usage" else None,
                 apply=not dry_run,
-                actor=f"admin:{user.get_username()}" if user is not None else "admin",
+                actor=admin_actor(user) if user is not None else "admin",
             )
         except ImportRejected as exc:
             result.legacy_issues = exc.issues

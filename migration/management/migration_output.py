@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
+from accounts.formatting import money
 from migration.services.migration import MigrationPlan, RollbackPlan
 
 PROGRESS_MIN_TOTAL = 1000  # smaller runs finish before a bar would be any use
@@ -12,8 +13,7 @@ BAR_WIDTH = 30
 
 
 def dollars(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
+    return money(cents)
 
 
 class ProgressBar:

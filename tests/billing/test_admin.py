@@ -122,7 +122,7 @@ def test_adding_a_customer_in_the_admin_provisions_it_on_free_with_an_audit_row(
     customer = Customer.objects.get(external_id="walk-in")
     assert customer.plan.code == "free" and customer.status == "active"
     change = PlanChange.objects.get(customer=customer)
-    assert (change.source, change.actor) == ("admin", "staff")
+    assert (change.source, change.actor) == ("admin", "admin:staff")
 
 
 @pytest.mark.django_db

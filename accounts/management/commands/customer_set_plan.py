@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.errors import BillingError
+from accounts.formatting import money
 from accounts.models import ChangeSource
 from accounts.services.customers import customer_get, plan_get
 from accounts.services.plan_change import customer_change_plan
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{user_id}: {change.from_plan.code} → {change.to_plan.code} "
-                f"(${change.from_price_cents / 100:.2f} → ${change.to_price_cents / 100:.2f}/mo), "
+                f"({money(change.from_price_cents)} → {money(change.to_price_cents)}/mo), "
                 f"recorded as change {change.pk}."
             )
         )
