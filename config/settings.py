@@ -215,6 +215,17 @@ STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Customer"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# dj-stripe's migrations take 70-90 s of CPU on an empty database (0002_2_10 replays 500+
+# RemoveField operations), so djstripe migrates from our squash of them instead (same schema,
+# a few seconds; see config/djstripe_migrations/__init__.py). Databases that applied the three
+# upstream migrations treat the squash (it `replaces` them) as applied: nothing runs again.
+# DJSTRIPE_UPSTREAM_MIGRATIONS=true goes back to dj-stripe's own migrations (CI compares both
+# schemas with .ci/djstripe_squash_check.py).
+MIGRATION_MODULES = (
+    {}
+    if env.bool("DJSTRIPE_UPSTREAM_MIGRATIONS", default=False)
+    else {"djstripe": "config.djstripe_migrations"}
+)
 
 # --- Logging: one JSON object per line on stdout --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
