@@ -11,6 +11,7 @@ TEST_ARGS ?=
 .PHONY: run run-with-stripe-standin test install lint format migrate clean bench
 
 $(STAMP): pyproject.toml
+	@echo "Installing the dependencies into $(VENV)/ (first run only; about 30 s with a warm pip cache)…"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -19,10 +20,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 migrate: install
-	@echo "Migrating the database (the first time takes a minute or two: dj-stripe has ~500 migration steps)…"
+	@echo "Migrating the database (a few seconds the first time)…"
 	$(RUN_ENV) $(BIN)/python manage.py migrate
 
 run: migrate
+	@echo "Demo data: customers on every plan, three months of sessions, logins (about 10 s the first time)…"
 	$(RUN_ENV) LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py demo_admin
 	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=..*' .env; then \
@@ -59,6 +61,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

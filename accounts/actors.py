@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 
 def request_actor(request) -> str:
     """ "service key NAME" for a machine caller, "admin:USERNAME" for staff in the admin (a
@@ -19,3 +21,8 @@ def request_actor(request) -> str:
 def admin_actor(user) -> str:
     """Staff acting in the admin (where only the user, not the request, is at hand)."""
     return f"admin:{user.get_username()}"
+
+
+def command_actor() -> str:
+    """A management command run by hand (or by cron): "command:USER"."""
+    return f"command:{getpass.getuser()}"

@@ -50,7 +50,7 @@ def build_database(name: str) -> None:
 
 def fill(count: int) -> None:
     from accounts.models import Plan
-    from migration.services.migration import history_periods
+    from migration.batches.impact import history_periods
 
     legacy = list(Plan.objects.filter(is_legacy=True).order_by("pk").values_list("pk", flat=True))
     months = [period.start for period in history_periods(timezone.now())]

@@ -11,17 +11,16 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from djstripe.models import WebhookEventTrigger
 
 from accounts.models import Customer, EmailNotification
 from accounts.periods import period_of
 from api.metrics import REFUSAL_CODES
+from usage.models import MonthlyUsage, Session, SessionStatus
 
 
 def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
     """(name, type, labels, value) for every figure."""
-    from djstripe.models import WebhookEventTrigger
-
-    from usage.models import MonthlyUsage, Session, SessionStatus
 
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)

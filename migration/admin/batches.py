@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.models import MigrationBatch
-from migration.admin.actions import MigrationBatchAdminMixin
+from migration.admin.views import MigrationBatchAdminMixin
 
 
 @admin.register(MigrationBatch)

@@ -9,13 +9,10 @@ from django.utils.html import format_html
 from accounts.actors import request_actor
 from accounts.models import ChangeSource, Customer, PlanChange, Project
 from accounts.services.customers import customer_get_or_create
-from migration.admin.actions import (
-    MIGRATION_ACTIONS,
-    CustomerMigrationActionsMixin,
-    GrandfatheringFilter,
-)
-from migration.admin.filters import LegacyFilter, UsageLevelFilter
+from migration.admin.actions import MIGRATION_ACTIONS
+from migration.admin.filters import GrandfatheringFilter, LegacyFilter, UsageLevelFilter
 from migration.admin.import_export import CustomerImportExportMixin
+from migration.admin.views import CustomerMigrationActionsMixin
 from usage.selectors import customers_with_usage
 
 

@@ -1,7 +1,14 @@
+"""The filters of the customer list: legacy plan, usage this month, grandfathering."""
+
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib import admin
 from django.db.models import F
+from django.utils import timezone
+
+ENDING_SOON_DAYS = 30
 
 
 class LegacyFilter(admin.SimpleListFilter):
@@ -32,4 +39,32 @@ class UsageLevelFilter(admin.SimpleListFilter):
             return queryset.filter(quota_used__gte=F("plan_quota") * 0.8)
         if self.value() == "100":
             return queryset.filter(quota_used__gte=F("plan_quota"))
+        return queryset
+
+
+class GrandfatheringFilter(admin.SimpleListFilter):
+    title = "grandfathering"
+    parameter_name = "grandfathering"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("yes", "Grandfathered"),
+            ("ending", f"Ending within {ENDING_SOON_DAYS} days"),
+            ("ended", "Ended, waiting for the move"),
+            ("no", "Not grandfathered"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(grandfathered_until__isnull=False)
+        if self.value() == "ending":
+            return queryset.filter(
+                grandfathered_until__gt=now,
+                grandfathered_until__lte=now + timedelta(days=ENDING_SOON_DAYS),
+            )
+        if self.value() == "ended":
+            return queryset.filter(grandfathered_until__lte=now)
+        if self.value() == "no":
+            return queryset.filter(grandfathered_until__isnull=True)
         return queryset

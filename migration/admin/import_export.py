@@ -27,16 +27,9 @@ from import_export.results import Result, RowResult
 from accounts.actors import admin_actor
 from accounts.models import Customer
 from accounts.periods import period_of
-from migration.legacy_csv import OLD_PLAN_NAMES
-from migration.services.importing import (
-    CREATE,
-    UNCHANGED,
-    UPDATE,
-    CsvUpload,
-    ImportRejected,
-    RowOutcome,
-    legacy_customers_import,
-)
+from migration.importing.parse import OLD_PLAN_NAMES
+from migration.importing.report import CREATE, UNCHANGED, UPDATE, ImportRejected, RowOutcome
+from migration.importing.run import CsvUpload, legacy_customers_import
 from usage import admin as usage_admin
 from usage.models import MonthlyUsage
 from usage.selectors import customers_with_usage
@@ -152,7 +145,7 @@ def _described(outcome: RowOutcome) -> str:
 
 class LegacyCustomersImportResource(LegacyImportResource):
     file_kind = "customers"
-    # Declared for the upload page's list of columns (billing.legacy_csv.CUSTOMER_COLUMNS).
+    # Declared for the upload page's list of columns (migration.importing.parse.CUSTOMER_COLUMNS).
     user_id = Field(column_name="user_id")
     email = Field(column_name="email")
     plan = Field(column_name="plan")
@@ -167,7 +160,7 @@ class LegacyCustomersImportResource(LegacyImportResource):
 
 class LegacyUsageImportResource(LegacyImportResource):
     file_kind = "usage"
-    # billing.legacy_csv.USAGE_COLUMNS
+    # migration.importing.parse.USAGE_COLUMNS
     user_id = Field(column_name="user_id")
     month = Field(column_name="month")
     total_minutes_used = Field(column_name="total_minutes_used")

@@ -1,50 +1,14 @@
-"""What the migration commands print: a progress bar for large runs, reports and summaries."""
+"""What the migration commands print: dry-run reports, totals and rollback summaries.
+
+(The progress bar and `write_lines` are `accounts.progress`'s, shared by every command.)"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from accounts.formatting import money
-from migration.services.migration import MigrationPlan, RollbackPlan
-
-PROGRESS_MIN_TOTAL = 1000  # smaller runs finish before a bar would be any use
-BAR_WIDTH = 30
-
-
-def dollars(cents: int) -> str:
-    return money(cents)
-
-
-class ProgressBar:
-    """A `Progress` callback drawing one bar per phase on a terminal stream (stderr)."""
-
-    def __init__(self, stream, *, min_total: int | None = None, interval: float = 0.1):
-        self.stream = stream
-        self.min_total = PROGRESS_MIN_TOTAL if min_total is None else min_total
-        self.interval = interval
-        self._phase = ""
-        self._drawn_at = 0.0
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if total < self.min_total:
-            return
-        if phase != self._phase:
-            self.close()
-            self._phase = phase
-        now = time.monotonic()
-        if done < total and now - self._drawn_at < self.interval:
-            return
-        self._drawn_at = now
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        self.stream.write(f"\r{phase:<24} [{bar}] {done:,}/{total:,}", ending="")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._phase:
-            self.stream.write("")
-            self._phase = ""
+from migration.batches.planning import MigrationPlan
+from migration.batches.rollback import RollbackPlan
 
 
 def plan_lines(plan: MigrationPlan) -> Iterator[str]:
@@ -68,7 +32,7 @@ def plan_lines(plan: MigrationPlan) -> Iterator[str]:
         )
         yield (
             f"{change.row.external_id}  {change.from_plan.code} → {destination.code}  "
-            f"{dollars(change.from_plan.price_cents)} → {dollars(destination.price_cents)}/mo  "
+            f"{money(change.from_plan.price_cents)} → {money(destination.price_cents)}/mo  "
             f"est. sessions {sessions} vs {quota}"
             + (f"  [{', '.join(flags)}]" if flags else "")
             + f"  — {change.describe(plan.plans)}"
@@ -92,8 +56,8 @@ def totals_lines(totals: dict, *, verb: str) -> Iterator[str]:
     )
     before, after = totals["monthly_revenue_before_cents"], totals["monthly_revenue_after_cents"]
     yield (
-        f"Monthly revenue of these customers: {dollars(before)} → {dollars(after)} "
-        f"({'+' if after >= before else ''}{dollars(after - before)})"
+        f"Monthly revenue of these customers: {money(before)} → {money(after)} "
+        f"({'+' if after >= before else ''}{money(after - before)})"
     )
     if totals["stripe_subscriptions"]:
         yield f"Stripe subscriptions to move to the new price: {totals['stripe_subscriptions']:,}"
@@ -145,15 +109,3 @@ def rollback_summary_lines(plan: RollbackPlan, *, dry_run: bool) -> Iterator[str
             "that has already ended; the next apply_grandfathering moves them again unless you "
             "extend or exempt them."
         )
-
-
-def write_lines(stream, lines: Iterable[str], chunk: int = 5000) -> None:
-    """Write many lines quickly (one write per chunk rather than per line)."""
-    buffer: list[str] = []
-    for line in lines:
-        buffer.append(line)
-        if len(buffer) >= chunk:
-            stream.write("\n".join(buffer))
-            buffer = []
-    if buffer:
-        stream.write("\n".join(buffer))

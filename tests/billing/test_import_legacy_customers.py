@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import ChangeSource, Customer, PlanChange
 from accounts.services.plan_change import customer_change_plan, customer_set_migration_state
-from migration.services.importing import legacy_samples_import
+from migration.importing.run import legacy_samples_import
 from tests.billing.import_helpers import (
     SAMPLE_CUSTOMERS,
     SAMPLE_USAGE,
@@ -343,11 +343,11 @@ class TestRaces:
     def test_a_customer_created_while_importing_stops_the_import_cleanly(
         self, tmp_path, monkeypatch
     ):
-        from migration.services import importing
+        from migration.importing import decide
 
         CustomerFactory(external_id="alice", plan=plan("free"))
         # As if the proxy provisioned alice between the check and the write.
-        monkeypatch.setattr(importing, "_customers_by_external_id", lambda *a, **k: {})
+        monkeypatch.setattr(decide, "customers_by_external_id", lambda *a, **k: {})
         path = write(
             tmp_path, "c.csv", customers_csv("bob,b@example.com,pro,,,,", "alice,a@x.io,pro,,,,")
         )

@@ -15,7 +15,7 @@ from accounts.models import (
     PlanChange,
 )
 from accounts.services.plan_change import customer_change_plan
-from migration.services.migration import migration_run
+from migration.batches.apply import migration_run
 from tests.billing.migration_support import database_state, legacy_customer, migration_fields
 from tests.factories import CustomerFactory, plan
 

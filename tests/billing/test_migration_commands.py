@@ -16,12 +16,9 @@ from accounts.models import (
     Plan,
     PlanChange,
 )
-from migration.services.migration import (
-    CustomerSelection,
-    history_periods,
-    migration_batch_create,
-    migration_run,
-)
+from migration.batches.apply import migration_batch_create, migration_run
+from migration.batches.impact import history_periods
+from migration.batches.selection import CustomerSelection
 from tests.billing.migration_support import database_state, legacy_customer, migration_fields
 from tests.factories import CustomerFactory, plan
 
@@ -138,10 +135,12 @@ class TestMigrateToSessions:
         assert database_state() == before
 
     def test_progress_bar_on_large_runs(self, monkeypatch):
-        monkeypatch.setattr("migration.management.migration_output.PROGRESS_MIN_TOTAL", 1)
+        monkeypatch.setattr("accounts.progress.PROGRESS_MIN_TOTAL", 1)
         legacy_customer("legacy_build")
         _, err = run("migrate_to_sessions", "--apply")
-        assert "recording plan changes" in err and "[##############################] 1/1" in err
+        assert (
+            "recording plan changes" in err and "[##############################] 100%  1/1" in err
+        )
 
     def test_no_progress_bar_on_small_runs(self):
         legacy_customer("legacy_build")

@@ -8,7 +8,9 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import BatchKind, EmailNotification, MigrationBatch, PlanChange
-from migration.services.migration import CustomerSelection, grandfathering_apply, migration_run
+from migration.batches.apply import migration_run
+from migration.batches.grandfathering import grandfathering_apply
+from migration.batches.selection import CustomerSelection
 from tests.billing.migration_support import legacy_customer, migration_fields
 from tests.factories import plan
 from tests.helpers import race, requires_postgres

@@ -16,15 +16,11 @@ from accounts.models import (
     PlanChange,
 )
 from accounts.services.plan_change import customer_state
-from migration.services.migration import (
-    CustomerSelection,
-    history_periods,
-    migration_batch_apply,
-    migration_batch_create,
-    migration_notices_send,
-    migration_plan,
-    migration_run,
-)
+from migration.batches.apply import migration_batch_apply, migration_batch_create, migration_run
+from migration.batches.impact import history_periods
+from migration.batches.notices import migration_notices_send
+from migration.batches.planning import migration_plan
+from migration.batches.selection import CustomerSelection
 from tests.billing.migration_support import database_state, legacy_customer, migration_fields
 from tests.factories import CustomerFactory, plan
 
@@ -272,7 +268,7 @@ class TestApply:
             raise RuntimeError("disk full")
 
         # Fails after the customers were written, before their audit rows: all rolls back.
-        monkeypatch.setattr("migration.services.migration.plan_changes_record", explode)
+        monkeypatch.setattr("migration.batches.apply.plan_changes_record", explode)
         with pytest.raises(RuntimeError):
             migration_run(kind=BatchKind.GRANDFATHER, actor="tester")
         assert database_state() == before

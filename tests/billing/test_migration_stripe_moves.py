@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import BatchKind, PlanChange
 from billing.models import PriceMoveStatus, StripePriceMove
-from migration.services.migration import CustomerSelection, migration_run
+from migration.batches.apply import migration_run
+from migration.batches.selection import CustomerSelection
 from tests.billing.migration_support import legacy_customer
 from tests.factories import plan
 

@@ -9,7 +9,7 @@ from tests.factories import CustomerFactory, plan
 def notice_context():
     from datetime import UTC, datetime
 
-    from migration.services.migration import migration_email_context
+    from migration.batches.notices import migration_email_context
 
     return migration_email_context(
         plan("legacy_build"), plan("starter"), datetime(2027, 2, 15, tzinfo=UTC)

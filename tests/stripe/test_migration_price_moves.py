@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from accounts.models import BatchKind, Customer, PlanChange
 from billing.models import PriceMoveStatus, StripePriceMove
-from migration.services.migration import CustomerSelection, migration_batch_rollback, migration_run
+from migration.batches.apply import migration_run
+from migration.batches.rollback import migration_batch_rollback
+from migration.batches.selection import CustomerSelection
 from tests.billing.migration_support import legacy_customer
 from tests.factories import plan
 from tests.stripe.conftest import Helpers

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.actors import command_actor
 from accounts.errors import BillingError
 from accounts.formatting import money
 from accounts.models import ChangeSource
@@ -17,9 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default="", help="Who asked (defaults to $USER).")
 
     def handle(self, *args, user_id, plan_code, reason, actor, **options):
-        import getpass
-
-        actor = actor or f"command:{getpass.getuser()}"
+        actor = actor or command_actor()
         try:
             customer = customer_get(external_id=user_id)
             plan = plan_get(code=plan_code)

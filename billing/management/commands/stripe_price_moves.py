@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.progress import ProgressBar, write_lines
 from billing.models import PriceMoveStatus, StripePriceMove
 from billing.services.stripe_price_moves import (
     price_move_count_lines,
     price_move_counts,
     price_moves_process,
 )
-from migration.management.migration_output import ProgressBar, write_lines
 
 
 class Command(BaseCommand):

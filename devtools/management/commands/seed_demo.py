@@ -15,7 +15,7 @@ from accounts.models import ChangeSource, Customer, Plan, Project
 from accounts.periods import Period, add_months, period_of
 from accounts.services.customers import customer_get_or_create
 from accounts.services.plan_change import customer_change_plan, customer_set_migration_state
-from migration.services.importing import legacy_samples_import
+from migration.importing.run import legacy_samples_import
 from usage.models import Session, SessionStatus
 from usage.services import usage_recount
 

@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.errors import BillingError
+from accounts.progress import ProgressBar, write_lines
 from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
-from migration.management.migration_output import ProgressBar, plan_lines, totals_lines, write_lines
-from migration.services.migration import grandfathering_apply
+from migration.batches.grandfathering import grandfathering_apply
+from migration.management.migration_output import plan_lines, totals_lines
 
 
 def moment(value: str) -> datetime:

@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
-
 from django.core.management.base import BaseCommand, CommandError
 
-from migration.services.importing import (
-    CREATE,
-    UPDATE,
-    CsvUpload,
-    ImportRejected,
-    ImportReport,
-    Tally,
-    legacy_customers_import,
-)
+from accounts.actors import command_actor
+from accounts.progress import ProgressBar
+from migration.importing.report import CREATE, UPDATE, ImportRejected, ImportReport, Tally
+from migration.importing.run import CsvUpload, legacy_customers_import
 
 # Files with at least this many lines get a progress bar.
 PROGRESS_FROM_LINES = 5000
-
-
-class ProgressBar:
-    """One line per phase on stderr, redrawn in place on a terminal, so stdout stays clean."""
-
-    WIDTH = 30
-
-    def __init__(self, stream, *, enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = stream.isatty()
-        self.phase: str | None = None
-        self.shown = -1
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if phase != self.phase:
-            self.finish()
-            self.phase, self.shown = phase, -1
-        if not total:  # a step without a count: its name is enough
-            if self.shown < 0:
-                self.shown = 0
-                self._write(f"{phase}…" + ("" if self.tty else "\n"))
-            return
-        percent = min(100, done * 100 // total)
-        # A terminal redraws at every percent; a log file gets a line every quarter.
-        step = 1 if self.tty else 25
-        if percent // step == self.shown // step and self.shown >= 0:
-            return
-        self.shown = percent
-        filled = self.WIDTH * percent // 100
-        bar = f"{phase:<32} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}%"
-        if total > 1:
-            bar += f"  {done:,}/{total:,}"
-        self._write(("\r" if self.tty else "") + bar + ("" if self.tty else "\n"))
-
-    def finish(self) -> None:
-        if self.enabled and self.tty and self.phase is not None and self.shown >= 0:
-            self._write("\n")
-        self.phase = None
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text, style_func=lambda text: text, ending="")
-        self.stream.flush()
 
 
 class Command(BaseCommand):
@@ -98,13 +46,15 @@ class Command(BaseCommand):
     def handle(self, *args, customers, usage, dry_run, apply, actor, verbosity, **options):
         files = [self._read(customers)] + ([self._read(usage)] if usage else [])
         lines = sum(upload.data.count(b"\n") for upload in files)
-        progress = ProgressBar(self.stderr, enabled=verbosity >= 1 and lines >= PROGRESS_FROM_LINES)
+        progress = ProgressBar(
+            self.stderr, enabled=verbosity >= 1 and lines >= PROGRESS_FROM_LINES, min_total=0
+        )
         try:
             report = legacy_customers_import(
                 customers=files[0],
                 usage=files[1] if usage else None,
                 apply=apply,
-                actor=actor or f"command:{getpass.getuser()}",
+                actor=actor or command_actor(),
                 progress=progress,
             )
         except ImportRejected as exc:

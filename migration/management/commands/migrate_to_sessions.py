@@ -8,9 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.errors import BillingError
 from accounts.models import BatchKind
+from accounts.progress import ProgressBar, write_lines
 from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
-from migration.management.migration_output import ProgressBar, plan_lines, totals_lines, write_lines
-from migration.services.migration import CustomerSelection, migration_plan, migration_run
+from migration.batches.apply import migration_run
+from migration.batches.planning import migration_plan
+from migration.batches.selection import CustomerSelection
+from migration.management.migration_output import plan_lines, totals_lines
 
 
 def comma_list(value: str) -> tuple[str, ...]:

@@ -6,14 +6,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.errors import BillingError
 from accounts.models import MigrationBatch
+from accounts.progress import ProgressBar, write_lines
 from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
+from migration.batches.rollback import migration_batch_rollback, migration_batch_rollback_plan
 from migration.management.migration_output import (
-    ProgressBar,
     rollback_lines,
     rollback_summary_lines,
-    write_lines,
 )
-from migration.services.migration import migration_batch_rollback, migration_batch_rollback_plan
 
 
 class Command(BaseCommand):

@@ -1,55 +1,22 @@
-"""Reading the old minute-based system's CSV exports: columns, encoding and checks of each row.
+"""Checks of each row of the old system's files, on its own (no database access).
 
-No database access here: `billing.services.importing` adds the checks that need the database
-(plans, prices, Stripe ids already used, users known) and does the writing. Every problem
-becomes an `ImportIssue` naming the file, the line and the reason, and reading goes on after a
-bad row, so that a file is reported whole rather than one error per attempt.
+Every bad value becomes an `ImportIssue` on the table, and checking goes on after a bad row;
+`decide` adds the checks that need the database (plans, prices, Stripe ids already used,
+users known).
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-# The old system's plan names and the portal's codes for them.
-OLD_PLAN_CODES = {
-    "free": "legacy_free",
-    "starter": "legacy_starter",
-    "build": "legacy_build",
-    "pro": "legacy_pro",
-    "agency": "legacy_agency",
-}
-OLD_PLAN_NAMES = {code: name for name, code in OLD_PLAN_CODES.items()}
-
-CUSTOMER_COLUMNS = (
-    "user_id",
-    "email",
-    "plan",
-    "price_cents",
-    "stripe_customer_id",
-    "stripe_subscription_id",
-    "created_at",
-)
-# Written by the portal's own export, so that an export can be imported back unambiguously
-# ("free" and "starter" are both old plan names and session plan codes).
-CUSTOMER_OPTIONAL_COLUMNS = ("plan_code",)
-USAGE_COLUMNS = (
-    "user_id",
-    "month",
-    "total_minutes_used",
-    "total_sessions",
-    "successful_sessions",
-)
-# Also written by the portal's export; derived from the columns above when absent.
-USAGE_OPTIONAL_COLUMNS = ("failed_sessions", "billable_minutes")
+from migration.importing.parse import OLD_PLAN_CODES, CsvTable, quoted
+from migration.importing.report import ImportIssue
 
 MAX_COUNT = 2_147_483_647  # PositiveIntegerField
 MAX_MINUTES = Decimal("999999999999.99")  # DecimalField(max_digits=14, decimal_places=2)
@@ -62,30 +29,6 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _WHOLE = re.compile(r"\+?\d+")
 _UNIX_TIME = re.compile(r"\d{9,13}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
-
-
-@dataclass(frozen=True)
-class ImportIssue:
-    """One reason a file cannot be imported. `line` is None for the file as a whole."""
-
-    file: str
-    line: int | None
-    reason: str
-    column: str = ""
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.reason}"
-
-
-@dataclass
-class CsvTable:
-    file: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    issues: list[ImportIssue] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,134 +70,6 @@ class _Bad(Exception):
     """A value that cannot be used; the message is the reason shown to people."""
 
 
-def _shown(value: str, limit: int = 60) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
-def csv_table_read(
-    data: bytes, *, file_name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> CsvTable:
-    """Decode and split a CSV file; check its encoding, delimiter and header.
-
-    UTF-8 with or without a byte-order mark is accepted; the header must name every column
-    of `columns` (in any order); other columns are ignored and reported.
-    """
-    table = CsvTable(file=file_name)
-
-    def fail(line: int | None, reason: str) -> CsvTable:
-        table.issues.append(ImportIssue(file_name, line, reason))
-        return table
-
-    expected = ", ".join(columns)
-    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        return fail(None, f"the file is empty: expected a header line ({expected}) and rows")
-    if data.startswith(b"PK\x03\x04"):
-        return fail(None, "this is a zip or Excel (.xlsx) file, not CSV: save it as CSV UTF-8")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return fail(None, "the file is UTF-16: export it as UTF-8")
-    body = data.removeprefix(codecs.BOM_UTF8)  # a BOM is fine (Excel writes one)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = body.count(b"\n", 0, exc.start) + 1
-        byte = body[exc.start]
-        as_latin = bytes([byte]).decode("cp1252", "replace")
-        return fail(
-            line,
-            f"the file is not UTF-8 (byte 0x{byte:02x} is {as_latin!r} "
-            "in Windows-1252/Latin-1): export it as UTF-8, or convert it with "
-            "`iconv -f WINDOWS-1252 -t UTF-8 old.csv > new.csv`",
-        )
-    if "\x00" in text:
-        return fail(
-            text.count("\n", 0, text.index("\x00")) + 1,
-            "the file contains NUL characters: it is not a text CSV file",
-        )
-
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
-    header: list[str] | None = None
-    header_line = 0
-    previous_line = 0
-    try:
-        for record in reader:
-            line, previous_line = previous_line + 1, reader.line_num
-            if not record or not "".join(record).strip():
-                continue
-            if header is None:
-                header, header_line = [name.strip() for name in record], line
-                if not _header_ok(table, header, header_line, columns, optional):
-                    return table
-                continue
-            if len(record) != len(header):
-                hint = next(
-                    (
-                        f" (separated by {name}? expected commas)"
-                        for delimiter, name in _DELIMITERS.items()
-                        if len(record) < len(header) and delimiter in "".join(record)
-                    ),
-                    "",
-                )
-                table.issues.append(
-                    ImportIssue(
-                        file_name,
-                        line,
-                        f"{len(record)} values but the header has {len(header)} columns{hint}",
-                    )
-                )
-                continue
-            table.rows.append((line, dict(zip(header, map(str.strip, record), strict=True))))
-    except csv.Error as exc:
-        return fail(reader.line_num, f"unreadable CSV ({exc}): check the quoting on this line")
-    if header is None:
-        return fail(None, f"the file is empty: expected a header line ({expected}) and rows")
-    if not table.rows and not table.issues:
-        return fail(header_line, "the file has a header but no rows")
-    return table
-
-
-def _header_ok(
-    table: CsvTable,
-    header: list[str],
-    line: int,
-    columns: tuple[str, ...],
-    optional: tuple[str, ...],
-) -> bool:
-    def fail(reason: str) -> bool:
-        table.issues.append(ImportIssue(table.file, line, reason))
-        return False
-
-    expected = ", ".join(columns)
-    if len(header) == 1:
-        for delimiter, name in _DELIMITERS.items():
-            if delimiter in header[0]:
-                return fail(
-                    f"the columns are separated by {name}, not commas: "
-                    f"export with ',' as the separator (expected {expected})"
-                )
-    seen: set[str] = set()
-    for name in header:
-        if name in seen and name in columns + optional:
-            return fail(f"column {name!r} appears twice in the header")
-        seen.add(name)
-    missing = [name for name in columns if name not in header]
-    if missing and len(missing) == len(columns):
-        return fail(
-            f"no header line: the first line must name the columns {expected} "
-            f"(found {', '.join(_shown(name, 30) for name in header)})"
-        )
-    if missing:
-        near = {name.lower().replace("-", "_").replace(" ", "_"): name for name in header}
-        hints = [f"{near[name]!r} should be written {name!r}" for name in missing if name in near]
-        return fail(
-            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-            + (f" ({'; '.join(hints)})" if hints else "")
-            + f": the header must name {expected}"
-        )
-    table.columns = header
-    table.ignored_columns = [name for name in header if name not in columns + optional]
-    return True
-
-
 # --- values ---------------------------------------------------------------------------------
 
 
@@ -263,9 +78,9 @@ def _number(value: str, column: str) -> Decimal:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise _Bad(f"{column} is not a number: {_shown(value)}") from None
+        raise _Bad(f"{column} is not a number: {quoted(value)}") from None
     if not number.is_finite():
-        raise _Bad(f"{column} is not a number: {_shown(value)}")
+        raise _Bad(f"{column} is not a number: {quoted(value)}")
     if number < 0:
         raise _Bad(f"{column} is negative ({value})")
     return number
@@ -304,7 +119,7 @@ def _optional_minutes(value: str, column: str) -> Decimal | None:
 def _month(value: str, current: date) -> date:
     match = _MONTH.fullmatch(value)
     if match is None:
-        raise _Bad(f"month must be written YYYY-MM (e.g. 2025-09), not {_shown(value)}")
+        raise _Bad(f"month must be written YYYY-MM (e.g. 2025-09), not {quoted(value)}")
     year, month = int(match[1]), int(match[2])
     if not 1 <= month <= 12:
         raise _Bad(f"month {value} does not exist (months are 01 to 12)")
@@ -327,7 +142,7 @@ def _created_at(value: str, now: datetime) -> datetime | None:
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise _Bad(
-                f"created_at {_shown(value)} is not a date: write ISO 8601 "
+                f"created_at {quoted(value)} is not a date: write ISO 8601 "
                 "(2024-11-03 14:22:05, 2024-11-03T14:22:05Z) or Unix seconds"
             ) from None
     if moment.tzinfo is None:
@@ -343,9 +158,9 @@ def _user_id(user_id: str) -> str:
     if not user_id:
         raise _Bad("user_id is empty")
     if len(user_id) > 255:
-        raise _Bad(f"user_id is longer than 255 characters: {_shown(user_id)}")
+        raise _Bad(f"user_id is longer than 255 characters: {quoted(user_id)}")
     if _CONTROL.search(user_id):
-        raise _Bad(f"user_id contains control characters: {_shown(user_id)}")
+        raise _Bad(f"user_id contains control characters: {quoted(user_id)}")
     return user_id
 
 
@@ -353,18 +168,18 @@ def _email(email: str) -> str:
     if not email:
         return ""  # required for a new customer: the import service checks that
     if len(email) > 254:
-        raise _Bad(f"email is longer than 254 characters: {_shown(email)}")
+        raise _Bad(f"email is longer than 254 characters: {quoted(email)}")
     try:
         validate_email(email)
     except ValidationError:
-        raise _Bad(f"email {_shown(email)} is not an e-mail address") from None
+        raise _Bad(f"email {quoted(email)} is not an e-mail address") from None
     return email
 
 
 def _stripe_id(value: str, column: str) -> str:
     if value and STRIPE_ID_PATTERNS[column].fullmatch(value) is None:
         prefix = STRIPE_ID_PATTERNS[column].pattern[:4]
-        raise _Bad(f"{column} {_shown(value)} is not a Stripe id ({prefix}…)")
+        raise _Bad(f"{column} {quoted(value)} is not a Stripe id ({prefix}…)")
     return value
 
 
@@ -438,10 +253,10 @@ def customer_rows_check(table: CsvTable, *, now: datetime) -> list[CustomerRow]:
             if earlier[0] == line:
                 continue
             if column == "user_id":
-                check.reject(f"user_id {_shown(value)} is already on line {earlier[0]}", column)
+                check.reject(f"user_id {quoted(value)} is already on line {earlier[0]}", column)
             elif earlier[1] != values["user_id"]:
                 check.reject(
-                    f"{column} {value} is also on line {earlier[0]} (user {_shown(earlier[1])}): "
+                    f"{column} {value} is also on line {earlier[0]} (user {quoted(earlier[1])}): "
                     "a Stripe id belongs to one customer",
                     column,
                 )
@@ -512,7 +327,7 @@ def usage_rows_check(table: CsvTable, *, current_month: date) -> list[UsageRow]:
         earlier = first_line.setdefault((user_id, period), line)
         if earlier != line:
             check.reject(
-                f"user_id {_shown(user_id)} already has a row for {period:%Y-%m} on line {earlier}"
+                f"user_id {quoted(user_id)} already has a row for {period:%Y-%m} on line {earlier}"
             )
         if check.bad:
             rows.append(UsageRow(line=line, user_id=user_id, valid=False))
