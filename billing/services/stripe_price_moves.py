@@ -52,7 +52,7 @@ SUPERSEDED = "superseded by a later price move of the same subscription"
 def missing_price_reason(plan: Plan) -> str:
     return (
         f"Plan {plan.code} ({plan.name}) has no Stripe price id: set the plan's Stripe price id "
-        "in the admin (Billing → Plans), then run `python manage.py stripe_price_moves --retry`."
+        "in the admin (Plans and customers → Plans), then run `python manage.py stripe_price_moves --retry`."
     )
 
 

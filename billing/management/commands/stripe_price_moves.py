@@ -75,7 +75,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(
                     "Failed moves need a plan's Stripe price id set in the admin "
-                    "(Billing → Plans); then run this command with --retry."
+                    "(Plans and customers → Plans); then run this command with --retry."
                 )
             )
         if run.errors:
