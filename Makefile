@@ -8,7 +8,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=$${DEBUG:-true}
 TEST_ARGS ?=
 
-.PHONY: run run-with-stripe-standin test install lint format migrate clean bench
+.PHONY: run run-with-stripe-standin serve test install lint format migrate clean bench
 
 $(STAMP): pyproject.toml
 	@echo "Installing the dependencies into $(VENV)/ (first run only; about 30 s with a warm pip cache)…"
@@ -30,9 +30,18 @@ run: migrate
 	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=..*' .env; then \
 	  $(MAKE) --no-print-directory run-with-stripe-standin; \
 	else \
-	  echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)"; \
-	  $(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT); \
+	  $(MAKE) --no-print-directory serve; \
 	fi
+
+# The server, with one background worker (e-mails, Stripe calls, bulk jobs) and the scheduler
+# beside it; Ctrl+C stops all three.
+serve:
+	@echo "Starting a background worker (db_worker) and the scheduler (run_schedule --loop)…"
+	@$(RUN_ENV) $(BIN)/python manage.py db_worker --no-reload --interval 0.5 & WORKER=$$!; \
+	  $(RUN_ENV) $(BIN)/python manage.py run_schedule --loop & SCHEDULER=$$!; \
+	  trap 'kill $$WORKER $$SCHEDULER 2>/dev/null' EXIT INT TERM; \
+	  echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)"; \
+	  $(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # No Stripe key configured: the local Stripe stand-in plays Stripe (test mode), in the
 # background, its objects kept in $(STANDIN_STATE) across runs; Checkout pages and signed
@@ -52,8 +61,7 @@ run-with-stripe-standin:
 	  $(BIN)/python -c "import socket,time; [time.sleep(0.2) for _ in range(50) if socket.socket().connect_ex(('127.0.0.1', $(STANDIN_PORT)))]"; \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_setup_products --output stripe-ids-sessions.standin.json && \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py sync_stripe_webhook_endpoint && \
-	  echo "Serving http://127.0.0.1:$(PORT)/  (admin at /admin/, API docs at /api/docs/)" && \
-	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	  $(STANDIN_ENV) $(MAKE) --no-print-directory serve
 
 test: install
 	$(BIN)/pytest -n 2 $(TEST_ARGS)

@@ -272,14 +272,38 @@ class EmailKind(models.TextChoices):
     USAGE_100 = "usage_100", "Usage at 100%"
 
 
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (needs staff)"
+
+
 class EmailNotification(models.Model):
-    """One row per e-mail we decided to send; the unique key makes a rerun never send twice."""
+    """The e-mail outbox: one row per e-mail we decided to send, written in the transaction of
+    its cause and delivered by a worker. The unique key makes a rerun never send twice."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(max_length=24, choices=EmailKind.choices)
     dedupe_key = models.CharField(max_length=120, help_text="e.g. the month or the batch id.")
     to_email = models.EmailField()
     subject = models.CharField(max_length=255, blank=True)
+    context = models.JSONField(
+        default=dict, blank=True, help_text="What the templates show (encoded model references)."
+    )
+    status = models.CharField(
+        max_length=12, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="A pending e-mail is not sent before this time."
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took it (its lease starts)."
+    )
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a delivery task was last queued for it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -292,6 +316,32 @@ class EmailNotification(models.Model):
                 fields=["customer", "kind", "dedupe_key"], name="email_sent_once"
             )
         ]
+        indexes = [
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="email_outbox_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email}"
+
+
+class ScheduledRun(models.Model):
+    """One row per scheduled job and time slot: the unique key lets any number of schedulers
+    (two hosts, a restart, an overlapping cron) queue each slot's job exactly once."""
+
+    name = models.CharField(max_length=80)
+    slot = models.DateTimeField(help_text="Start of the slot the job ran for (UTC).")
+    queued_at = models.DateTimeField(auto_now_add=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-slot", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "slot"], name="scheduled_run_once_per_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.slot:%Y-%m-%d %H:%M}"

@@ -2,8 +2,11 @@
 
 Rules every function here keeps:
 * never inside an open database transaction: a Stripe call can take seconds and cannot be
-  rolled back, so callers call Stripe first and then write atomically (or write, then call
-  from `transaction.on_commit`). `_stripe_call` refuses to run inside `transaction.atomic`.
+  rolled back, so callers call Stripe first and then write atomically (or record the call in
+  an outbox and queue a task, which makes it). `_stripe_call` refuses to run inside
+  `transaction.atomic`.
+* at most `STRIPE_CALLS_PER_SECOND` calls a second, counted in the shared cache (so across
+  workers when it is Redis): below Stripe's own limits (about 25/s in test mode, 100/s live).
 * every Stripe error (unreachable, timeout, rate limit, refused request) becomes
   `billing.errors.StripeUnavailable`, which the API answers with 503 `stripe_unavailable`.
 * idempotency keys come from our own rows, so a retried request cannot create twice.
@@ -15,11 +18,13 @@ Rules every function here keeps:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from accounts.errors import StripePriceChanged, StripeUnavailable
@@ -46,6 +51,36 @@ def _in_transaction() -> bool:
     return any(not block._from_testcase for block in connection.atomic_blocks)
 
 
+def _pace() -> None:
+    """Wait for a free slot in this second's budget of Stripe calls (shared cache). A cache
+    that cannot be reached does not stop calls: it only stops the pacing."""
+    limit = settings.STRIPE_CALLS_PER_SECOND
+    if not limit:
+        return
+    while True:
+        second = int(time.time())
+        key = f"stripe:calls:{second}"
+        try:
+            cache.add(key, 0, timeout=5)
+            calls = cache.incr(key)
+        except ValueError:  # expired between add and incr: count again
+            continue
+        except Exception:
+            logger.warning("stripe call pacing skipped: the cache cannot be reached")
+            return
+        if calls <= limit:
+            return
+        time.sleep(max(0.0, second + 1 - time.time()))
+
+
+def is_permanent(exc: Exception) -> bool:
+    """Whether Stripe refused for good (a 400 or 404: `No such subscription`, a bad price):
+    sending the same request again can never work. Network errors, 429 and 5xx are worth
+    retrying; so is 401/403 (a key staff can fix)."""
+    cause = exc.__cause__ if isinstance(exc, StripeUnavailable) else exc
+    return isinstance(cause, stripe.InvalidRequestError) and cause.http_status in (400, 404)
+
+
 @contextmanager
 def _stripe_call(action: str) -> Iterator[None]:
     if _in_transaction():
@@ -57,6 +92,7 @@ def _stripe_call(action: str) -> Iterator[None]:
         raise StripeUnavailable(
             "Stripe is not configured on this server (STRIPE_SECRET_KEY is empty)."
         )
+    _pace()
     try:
         yield
     except stripe.StripeError as exc:

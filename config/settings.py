@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "import_export",
     "djstripe",
+    "django_tasks",
+    "django_tasks_db",
     # Our apps, bottom layer first (the import-linter contract in pyproject.toml keeps the
     # direction). They come after djstripe so that our webhook receivers run after its sync
     # handlers.
@@ -142,8 +144,19 @@ STORAGES = {
     },
 }
 
+# --- Background work (Django's task framework; the django-tasks backport on Django 5.2) -----
+# Tasks are rows of the database queue, written in the transaction of their cause; workers
+# run them: `python manage.py db_worker` (several, on several hosts, on PostgreSQL).
+TASKS = {
+    "default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}
+}
+# A worker that took an outbox row (an e-mail) and died gives it back after this long.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# A stuck SMTP server fails a delivery attempt after this many seconds (it is retried later).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI-Gate billing <billing@ai-gate.dev>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -212,6 +225,9 @@ if STRIPE_API_BASE and STRIPE_LIVE_MODE:
         "Unset STRIPE_API_BASE or use an sk_test_ key."
     )
 STRIPE_API_VERSION = "2026-05-27.dahlia"
+# Our calls to Stripe a second, across workers when the cache is shared (Redis): below
+# Stripe's own limits (about 25/s in test mode, 100/s live). 0: no pacing.
+STRIPE_CALLS_PER_SECOND = env.int("STRIPE_CALLS_PER_SECOND", default=20)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Customer"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True

@@ -15,5 +15,8 @@ from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tasks run in-process when the transaction that queued them commits (as a worker would run
+# them right after); the tests of workers themselves switch to the database queue.
+TASKS = {"default": {"BACKEND": "devtools.tasks.ImmediateOnCommitBackend"}}
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -6,3 +6,6 @@ class MigrationConfig(AppConfig):
 
     name = "migration"
     verbose_name = "Move to session plans"
+
+    def ready(self) -> None:
+        from migration import schedules  # noqa: F401  (registers the scheduled jobs)

@@ -1,41 +1,66 @@
-"""E-mails to customers: rendered from templates, recorded once, sent after commit.
+"""E-mails to customers: recorded once in the outbox, in the transaction of their cause, and
+delivered by a worker (Django's task framework), off the request path.
 
 Every e-mail is keyed by (customer, kind, dedupe_key) in EmailNotification, so a rerun of
 whatever decided to send it (a webhook replay, a cron run, a retried batch) never sends twice.
+The row holds the subject and the templates' context; the delivery task claims it (`sending`,
+with a lease), sends it, and marks it `sent`. A temporary failure (SMTP 4xx, a refused or
+dropped connection, a time-out) puts it back to `pending` with a later `next_attempt_at`
+(backoff); a permanent one (SMTP 5xx, a broken template) marks it `failed` for staff, who can
+send it again from the admin. `emails_recover` (scheduled every minute) queues what is due and
+gives back rows whose worker died while sending them (their lease ran out).
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
+from django_tasks import task
 
 from accounts.bulk import insert_returning_ids
-from accounts.models import Customer, EmailNotification
+from accounts.models import Customer, EmailNotification, EmailStatus
+from accounts.services.email_context import context_encode, contexts_decode
 
 logger = logging.getLogger(__name__)
+
+# Each delivery task sends this many e-mails over one SMTP connection.
+DELIVERY_CHUNK = 100
+# Waits before the attempts after a temporary failure; after the last, the e-mail fails.
+BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
+MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
+
+
+def _subject(kind: str, context: dict) -> str:
+    return " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
 
 
 def email_send_once(
     *, customer: Customer, kind: str, dedupe_key: str, context: dict | None = None
 ) -> EmailNotification | None:
-    """Record and (after commit) send `kind` to the customer, unless already recorded.
+    """Record `kind` for the customer in the outbox and queue its delivery (in the caller's
+    transaction), unless it was recorded before.
 
     Templates: `emails/<kind>_subject.txt`, `emails/<kind>.txt` and `emails/<kind>.html`, each
-    given `customer`, `site_url` and `context`. Returns None when it was sent before or the
-    customer has no e-mail address.
+    given `customer`, `site_url` and `context` (plain values and model instances). Returns None
+    when it was recorded before or the customer has no e-mail address.
     """
     if not customer.email:
         logger.warning("no e-mail address", extra={"customer": customer.external_id, "kind": kind})
         return None
-    context = {"customer": customer, "site_url": settings.SITE_URL, **(context or {})}
-    subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
+    context = context or {}
+    subject = _subject(kind, {"customer": customer, "site_url": settings.SITE_URL, **context})
+    now = timezone.now()
     try:
         with transaction.atomic():
             notification = EmailNotification.objects.create(
@@ -44,27 +69,14 @@ def email_send_once(
                 dedupe_key=dedupe_key,
                 to_email=customer.email,
                 subject=subject,
+                context=context_encode(context),
+                next_attempt_at=now,
+                queued_at=now,
             )
     except IntegrityError:
         return None
-    text_body = render_to_string(f"emails/{kind}.txt", context)
-    html_body = render_to_string(f"emails/{kind}.html", context)
-    transaction.on_commit(
-        lambda: _deliver(notification.pk, customer.email, subject, text_body, html_body)
-    )
+    deliver_emails.enqueue([notification.pk])
     return notification
-
-
-def _deliver(notification_id: int, to: str, subject: str, text_body: str, html_body: str) -> None:
-    message = EmailMultiAlternatives(subject, text_body, settings.DEFAULT_FROM_EMAIL, [to])
-    message.attach_alternative(html_body, "text/html")
-    try:
-        message.send()
-    except Exception as exc:  # the record stays, with the error, for staff to see and resend
-        logger.exception("e-mail not sent", extra={"notification": notification_id})
-        EmailNotification.objects.filter(pk=notification_id).update(error=str(exc)[:2000])
-        return
-    EmailNotification.objects.filter(pk=notification_id).update(sent_at=timezone.now())
 
 
 BULK_CHUNK = 2000
@@ -118,17 +130,46 @@ def email_send_once_bulk(
 
     site_url = settings.SITE_URL
     now = timezone.now()
-    contexts = []
+    encoded: dict[int, object] = {}  # a shared context is encoded once
     rows = []
     for c, key, ctx in todo:
         context = {"customer": c, "site_url": site_url, **(ctx or {})}
-        contexts.append(context)
-        rows.append((c.pk, kind, key, c.email, subject_for(context, ctx), now, ""))
+        if id(ctx) not in encoded:
+            encoded[id(ctx)] = context_encode(ctx or {})
+        rows.append(
+            (
+                c.pk,
+                kind,
+                key,
+                c.email,
+                subject_for(context, ctx),
+                encoded[id(ctx)],
+                EmailStatus.PENDING,
+                0,
+                now,
+                now,
+                now,
+                "",
+            )
+        )
     try:
         with transaction.atomic():
             ids = insert_returning_ids(
                 EmailNotification,
-                ("customer_id", "kind", "dedupe_key", "to_email", "subject", "created_at", "error"),
+                (
+                    "customer_id",
+                    "kind",
+                    "dedupe_key",
+                    "to_email",
+                    "subject",
+                    "context",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                    "queued_at",
+                    "created_at",
+                    "error",
+                ),
                 rows,
             )
     except IntegrityError:
@@ -143,49 +184,167 @@ def email_send_once_bulk(
             is not None
             for c, key, ctx in todo
         )
-    deliveries = [
-        (pk, row[3], row[4], context) for pk, row, context in zip(ids, rows, contexts, strict=True)
-    ]
-    transaction.on_commit(lambda: _deliver_many(kind, deliveries))
+    emails_queue(ids)
     return len(ids)
 
 
-def _deliver_many(kind: str, deliveries: list[tuple[int, str, str, dict]]) -> None:
-    text_template = get_template(f"emails/{kind}.txt")
-    html_template = get_template(f"emails/{kind}.html")
-    connection = get_connection()
-    for start in range(0, len(deliveries), BULK_CHUNK):
-        chunk = deliveries[start : start + BULK_CHUNK]
-        messages = []
-        for _, to, subject, context in chunk:
-            message = EmailMultiAlternatives(
-                subject,
-                text_template.render(context),
-                settings.DEFAULT_FROM_EMAIL,
-                [to],
-                connection=connection,
-            )
-            message.attach_alternative(html_template.render(context), "text/html")
-            messages.append(message)
-        try:
-            connection.send_messages(messages)
-        except Exception:
-            # Find out which ones fail, and record the error on each of those.
-            logger.exception("bulk e-mail send failed; retrying one by one", extra={"kind": kind})
-            for (notification_id, *_), message in zip(chunk, messages, strict=True):
-                _send_recorded(notification_id, message)
-            continue
-        EmailNotification.objects.filter(pk__in=[pk for pk, *_ in chunk]).update(
-            sent_at=timezone.now()
+def emails_queue(ids: list[int]) -> int:
+    """Queue the delivery of these outbox rows, in chunks (in the caller's transaction)."""
+    for start in range(0, len(ids), DELIVERY_CHUNK):
+        deliver_emails.enqueue(list(ids[start : start + DELIVERY_CHUNK]))
+    return len(ids)
+
+
+# --- Delivery (in a worker) ------------------------------------------------------------------
+
+
+@task()
+def deliver_emails(notification_ids: list[int]) -> dict:
+    """Send the due outbox rows among `notification_ids` (a task: run by `db_worker`)."""
+    return emails_deliver(ids=notification_ids)
+
+
+def is_permanent(exc: Exception) -> bool:
+    """Whether sending again can never work: SMTP 5xx answers, a broken template or context.
+    Anything else (4xx, refused or dropped connections, time-outs) is worth retrying."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return isinstance(
+        exc, TemplateDoesNotExist | TemplateSyntaxError | TypeError | ValueError | KeyError
+    )
+
+
+def _claim(ids: list[int], now) -> list[EmailNotification]:
+    """Take the due rows (a row another worker holds is skipped), start their lease."""
+    with transaction.atomic():
+        rows = list(
+            EmailNotification.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, status=EmailStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("pk")
         )
+        EmailNotification.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=EmailStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    for row in rows:
+        row.attempts += 1
+    return rows
 
 
-def _send_recorded(notification_id: int, message: EmailMultiAlternatives) -> None:
-    message.connection = None  # the shared one may be what failed
-    try:
-        message.send()
-    except Exception as exc:
-        logger.exception("e-mail not sent", extra={"notification": notification_id})
-        EmailNotification.objects.filter(pk=notification_id).update(error=str(exc)[:2000])
-        return
-    EmailNotification.objects.filter(pk=notification_id).update(sent_at=timezone.now())
+def _message(row: EmailNotification, customer, context: dict, connection):
+    context = {"customer": customer, "site_url": settings.SITE_URL, **context}
+    message = EmailMultiAlternatives(
+        row.subject,
+        get_template(f"emails/{row.kind}.txt").render(context),
+        settings.DEFAULT_FROM_EMAIL,
+        [row.to_email],
+        connection=connection,
+    )
+    message.attach_alternative(get_template(f"emails/{row.kind}.html").render(context), "text/html")
+    return message
+
+
+def _failed(row: EmailNotification, exc: Exception, now) -> str:
+    """Record a failed attempt: back to pending with a backoff, or failed for good."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
+        reason = error if is_permanent(exc) else f"gave up after {row.attempts} attempts: {error}"
+        EmailNotification.objects.filter(pk=row.pk).update(
+            status=EmailStatus.FAILED, claimed_at=None, error=reason
+        )
+        logger.error("e-mail failed for good", extra={"notification": row.pk, "error": reason})
+        return EmailStatus.FAILED
+    wait = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
+    EmailNotification.objects.filter(pk=row.pk).update(
+        status=EmailStatus.PENDING,
+        claimed_at=None,
+        queued_at=None,
+        next_attempt_at=now + timedelta(seconds=wait),
+        error=error,
+    )
+    logger.warning(
+        "e-mail not sent, will retry",
+        extra={"notification": row.pk, "attempt": row.attempts, "retry_in": wait, "error": error},
+    )
+    return EmailStatus.PENDING
+
+
+def emails_deliver(*, ids: list[int]) -> dict:
+    """Claim, render and send the due rows among `ids` over one SMTP connection; each is marked
+    sent as soon as the server took it, so a worker killed midway resends at most the one it
+    was sending. Returns counts by outcome."""
+    now = timezone.now()
+    rows = _claim(ids, now)
+    outcome = {"sent": 0, "retry": 0, "failed": 0, "skipped": len(ids) - len(rows)}
+    if not rows:
+        return outcome
+    customers = Customer.objects.in_bulk([row.customer_id for row in rows])
+    contexts = contexts_decode([row.context for row in rows])
+    connection = get_connection()
+    for row, context in zip(rows, contexts, strict=True):
+        try:
+            message = _message(row, customers.get(row.customer_id), context, connection)
+            message.send()
+        except Exception as exc:  # classified: retried later or failed for good
+            status = _failed(row, exc, timezone.now())
+            outcome["failed" if status == EmailStatus.FAILED else "retry"] += 1
+            connection = get_connection()  # the shared one may be what failed
+            continue
+        EmailNotification.objects.filter(pk=row.pk).update(
+            status=EmailStatus.SENT, sent_at=timezone.now(), claimed_at=None, error=""
+        )
+        outcome["sent"] += 1
+    return outcome
+
+
+@dataclass(frozen=True)
+class RecoveryRun:
+    released: int  # leases that ran out (a worker died while sending): pending again
+    queued: int  # due rows that no live task covers, queued now
+
+
+def emails_recover(*, now=None) -> RecoveryRun:
+    """Give back rows whose worker died while sending them, and queue every due row that no
+    recent task covers (retries after a backoff, rows whose task died with its worker).
+    Scheduled every minute; safe to run anywhere, any number of times (a row is claimed once)."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    with transaction.atomic():
+        released = EmailNotification.objects.filter(
+            status=EmailStatus.SENDING, claimed_at__lt=now - lease
+        ).update(status=EmailStatus.PENDING, claimed_at=None, queued_at=None, next_attempt_at=now)
+        due = list(
+            EmailNotification.objects.filter(status=EmailStatus.PENDING, next_attempt_at__lte=now)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        EmailNotification.objects.filter(pk__in=due).update(queued_at=now)
+        emails_queue(due)
+    if released or due:
+        logger.info("e-mail outbox recovered", extra={"released": released, "queued": len(due)})
+    return RecoveryRun(released=released, queued=len(due))
+
+
+def emails_retry(*, ids: Iterable[int]) -> int:
+    """Staff: send failed e-mails again (attempts start over). Returns how many were queued."""
+    now = timezone.now()
+    with transaction.atomic():
+        failed = list(
+            EmailNotification.objects.select_for_update()
+            .filter(pk__in=list(ids), status=EmailStatus.FAILED)
+            .values_list("pk", flat=True)
+        )
+        EmailNotification.objects.filter(pk__in=failed).update(
+            status=EmailStatus.PENDING, attempts=0, next_attempt_at=now, queued_at=now, error=""
+        )
+        emails_queue(failed)
+    return len(failed)
+
+
+@task()
+def recover_email_outbox() -> dict:
+    """Scheduled every minute: `emails_recover` in a worker."""
+    run = emails_recover()
+    return {"released": run.released, "queued": run.queued}

@@ -1,12 +1,13 @@
 """Moving paying customers' Stripe subscriptions to the price of their new plan: an outbox.
 
-A bulk plan change (remap, the automatic move at grandfathering end, a rollback) records one
-`StripePriceMove` row per subscriber whose plan changed, in the same transaction as the
-PlanChange rows (`price_moves_record`), so a committed plan change always has its move and a
-rolled-back one has none. After commit, `price_moves_process` sends the batch's pending moves
+Every plan change (one customer's or a batch's: remap, the automatic move at grandfathering
+end, a rollback) records one `StripePriceMove` row per subscriber whose plan changed, in the
+same transaction as the PlanChange rows (`price_moves_record`, from the `plan_changed`
+signal), with the task that sends them: a committed plan change always has its move and a
+rolled-back one has none. A worker runs `send_price_moves`, which sends the pending moves
 through the gateway (`proration_behavior="none"`: the current period stays paid at the old
-price, the next invoice bills the new one); `manage.py stripe_price_moves` (cron) sends
-whatever is still pending. Nothing is done twice:
+price, the next invoice bills the new one), paced below Stripe's rate limit; the scheduled
+`stripe_price_moves` run retries whatever is still pending. Nothing is done twice:
 
 * each move's idempotency key comes from its PlanChange id, and the gateway sends nothing when
   the subscription is already on the price, so a retry or two overlapping runs cannot move a
@@ -14,9 +15,11 @@ whatever is still pending. Nothing is done twice:
 * a pending move that a later move of the same subscription follows is skipped (superseded):
   only the newest plan decides the price, whatever order retries run in.
 
-A failure (Stripe down or refusing) leaves the move pending with the error and attempt count;
-it never undoes the plan change. A move whose plan has no Stripe price id is `failed` with a
-reason telling staff what to set; `stripe_price_moves --retry` picks it up once set.
+A temporary failure (Stripe unreachable, 429, 5xx) leaves the move pending with the error and
+attempt count; a permanent one (`No such subscription`, another 400/404) marks it failed for
+staff, with Stripe's words. Neither undoes the plan change. A move whose plan has no Stripe
+price id is `failed` with a reason telling staff what to set; `stripe_price_moves --retry`
+picks it up once set.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
 import stripe
-from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
+from django_tasks import task
 
 from accounts.bulk import insert
 from accounts.errors import StripePriceChanged, StripeUnavailable
@@ -43,16 +45,14 @@ from billing.stripe_plans import plan_price_id
 logger = logging.getLogger(__name__)
 
 PRORATION_BEHAVIOR = "none"
-# The after-commit run sends at most this many moves (an admin request must not make
-# thousands of Stripe calls); the rest wait, pending, for `manage.py stripe_price_moves`.
-AFTER_COMMIT_LIMIT = 500
 SUPERSEDED = "superseded by a later price move of the same subscription"
 
 
 def missing_price_reason(plan: Plan) -> str:
     return (
         f"Plan {plan.code} ({plan.name}) has no Stripe price id: set the plan's Stripe price id "
-        "in the admin (Plans and customers → Plans), then run `python manage.py stripe_price_moves --retry`."
+        "in the admin (Plans and customers → Plans), then run "
+        "`python manage.py stripe_price_moves --retry`."
     )
 
 
@@ -160,7 +160,8 @@ def price_moves_on_plan_change(
         return 0
     batch_id = batch.pk if batch is not None else None
     price_moves_record(moves=moves, batch_id=batch_id)
-    transaction.on_commit(partial(price_moves_after_commit, batch_id))
+    # Queued in this transaction: a worker sends them once it commits (never if it rolls back).
+    send_price_moves.enqueue(batch_id)
     return len(moves)
 
 
@@ -173,6 +174,7 @@ class PriceMovesRun:
 
     done: int = 0
     errors: int = 0  # attempted, still pending
+    failed: int = 0  # refused by Stripe for good: failed, for staff
     superseded: int = 0
     changed_at_stripe: int = 0  # skipped: the subscription is on another price by now
     requeued: int = 0  # failed moves whose plan now has a price (--retry)
@@ -254,10 +256,21 @@ def price_moves_process(
             )
             run.changed_at_stripe += 1
             run.messages.append(f"{subscription_id}: {exc.detail}")
-        except Exception as exc:  # recorded on the move, retried by the next run
+        except Exception as exc:  # recorded on the move: retried later, or failed for good
             detail = exc.detail if isinstance(exc, StripeUnavailable) else repr(exc)
             if not isinstance(exc, StripeUnavailable):
                 logger.exception("stripe price move failed", extra={"move": pk})
+            if stripe_gateway.is_permanent(exc):
+                # Retrying cannot help (e.g. `No such subscription`): staff must look.
+                StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).update(
+                    status=PriceMoveStatus.FAILED,
+                    attempts=F("attempts") + 1,
+                    last_error=f"Stripe refused it for good: {detail}"[:2000],
+                    updated_at=timezone.now(),
+                )
+                run.failed += 1
+                run.messages.append(f"{subscription_id}: failed for good: {detail}")
+                continue
             StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).update(
                 attempts=F("attempts") + 1, last_error=detail[:2000], updated_at=timezone.now()
             )
@@ -287,9 +300,19 @@ def price_moves_process(
     return run
 
 
-def price_moves_after_commit(batch_id: int) -> None:
-    """The batch's moves, sent once its transaction committed (registered with on_commit)."""
-    price_moves_process(batch_id=batch_id, limit=AFTER_COMMIT_LIMIT)
+@task()
+def send_price_moves(batch_id: int | None = None) -> dict:
+    """Send the pending moves of a batch (or every pending move): a task, run by `db_worker`.
+    What is left pending (Stripe unreachable) is retried by the scheduled
+    `stripe_price_moves` run."""
+    run = price_moves_process(batch_id=batch_id)
+    return {
+        "done": run.done,
+        "errors": run.errors,
+        "failed": run.failed,
+        "superseded": run.superseded,
+        "changed_at_stripe": run.changed_at_stripe,
+    }
 
 
 # --- Reading ----------------------------------------------------------------------------------

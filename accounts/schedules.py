@@ -1,0 +1,8 @@
+"""The bottom layer's scheduled jobs (registered when the app is ready)."""
+
+from datetime import timedelta
+
+from accounts.schedule import scheduled
+from accounts.services.notifications import recover_email_outbox
+
+scheduled("email-outbox-recovery", recover_email_outbox, every=timedelta(minutes=1))
