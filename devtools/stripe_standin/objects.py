@@ -1,7 +1,7 @@
 """Stripe objects as the API returns them at version 2026-05-27.dahlia.
 
 Every builder returns the same top-level keys as Stripe's own sample of that object
-(`stripe/openapi` fixtures3, copied in `tests/stripe/stripe_samples.json`; a test compares
+(`stripe/openapi` fixtures3, copied in `tests/devtools/stripe_samples.json`; a test compares
 the key sets), with values a fresh test-mode account would hold instead of the samples'
 filler. The dahlia traps are kept as Stripe has them: billing periods live on subscription
 items, and an invoice names its subscription under `parent.subscription_details`.

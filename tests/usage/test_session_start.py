@@ -5,7 +5,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import Customer, PlanChange, Project
-from tests.factories import ProjectFactory
+from tests.accounts.factories import ProjectFactory
 from usage.models import MonthlyUsage, Session
 
 URL = "/api/v1/sessions"

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import EmailNotification
-from tests.factories import CustomerFactory, plan
+from tests.accounts.factories import CustomerFactory, plan
 from usage.alerts import usage_alert_levels
 from usage.services import session_end, session_start
 

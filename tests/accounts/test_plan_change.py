@@ -1,0 +1,170 @@
+"""The one plan-change service (`accounts/services/plan_change.py`): one snapshot builder, no
+audit row for a change that changes nothing, bulk audit rows with one `plan_changed`, and the
+Stripe price move a paying customer's change records in the same transaction."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import transaction
+
+from accounts.models import BatchKind, ChangeSource, Customer, PlanChange
+from accounts.services.plan_change import (
+    CustomerRow,
+    Transition,
+    customer_change_plan,
+    customer_set_migration_state,
+    customer_state,
+    plan_changed,
+    plan_changes_record,
+    state_snapshot,
+)
+from billing.models import PriceMoveStatus, StripePriceMove
+from tests.accounts.factories import CustomerFactory, MigrationBatchFactory, plan
+
+pytestmark = pytest.mark.django_db
+
+UNTIL = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def priced_plans(settings):
+    """Stripe prices on the plans (none from the environment)."""
+    settings.STRIPE_PRICE_STARTER = settings.STRIPE_PRICE_GROWTH = ""
+    for code in ("legacy_build", "starter"):
+        row = plan(code)
+        row.stripe_price_id = f"price_{code}"
+        row.save(update_fields=["stripe_price_id"])
+
+
+class Rollback(Exception):
+    pass
+
+
+class TestStripePriceMove:
+    @pytest.mark.parametrize("source", [ChangeSource.ADMIN, ChangeSource.COMMAND])
+    def test_a_subscribers_change_records_its_price_move(
+        self, priced_plans, source, django_capture_on_commit_callbacks
+    ):
+        customer = CustomerFactory(plan=plan("legacy_build"), stripe_subscription_id="sub_1")
+        with django_capture_on_commit_callbacks() as callbacks:
+            change = customer_change_plan(
+                customer=customer, plan=plan("starter"), source=source, actor="t", reason="asked"
+            )
+        move = StripePriceMove.objects.get()
+        assert (
+            move.plan_change_id,
+            move.subscription_id,
+            move.from_price_id,
+            move.to_price_id,
+            move.status,
+        ) == (change.pk, "sub_1", "price_legacy_build", "price_starter", PriceMoveStatus.PENDING)
+        assert len(callbacks) == 1  # sent to Stripe once the change has committed
+
+    def test_the_move_is_written_in_the_plan_changes_transaction(self, priced_plans):
+        customer = CustomerFactory(plan=plan("legacy_build"), stripe_subscription_id="sub_1")
+        with pytest.raises(Rollback), transaction.atomic():
+            change = customer_change_plan(
+                customer=customer,
+                plan=plan("starter"),
+                source=ChangeSource.ADMIN,
+                actor="t",
+                reason="asked",
+            )
+            assert StripePriceMove.objects.filter(plan_change=change).exists()
+            raise Rollback
+        assert not PlanChange.objects.exists()
+        assert not StripePriceMove.objects.exists()
+
+    @pytest.mark.parametrize("source", [ChangeSource.WEBHOOK, ChangeSource.IMPORT])
+    def test_a_change_that_follows_stripe_or_the_old_system_records_none(
+        self, priced_plans, source
+    ):
+        customer = CustomerFactory(plan=plan("legacy_build"), stripe_subscription_id="sub_1")
+        change = customer_change_plan(
+            customer=customer, plan=plan("starter"), source=source, actor="t"
+        )
+        assert change is not None
+        assert not StripePriceMove.objects.exists()
+
+
+def test_customer_state_is_the_one_snapshot_builders_for_a_grandfathered_customer():
+    CustomerFactory(
+        plan=plan("legacy_pro"),
+        stripe_subscription_id="sub_1",
+        grandfathered_until=UNTIL,
+        grandfather_plan=plan("growth"),
+    )
+    customer = Customer.objects.select_related("plan", "grandfather_plan").get()
+    row = CustomerRow.of(customer)
+    plans = {p.pk: p for p in (plan("legacy_pro"), plan("growth"))}
+    snapshot = customer_state(customer)
+    assert snapshot == state_snapshot(row, row.state, plans)
+    assert (snapshot["grandfathered_until"], snapshot["grandfather_plan"]) == (
+        "2027-02-15T12:00:00+00:00",
+        "growth",
+    )
+
+
+class TestNothingChanged:
+    def test_the_same_plan_returns_none_and_records_nothing(self):
+        customer = CustomerFactory(plan=plan("starter"))
+        change = customer_change_plan(
+            customer=customer,
+            plan=plan("starter"),
+            source=ChangeSource.ADMIN,
+            actor="t",
+            reason="x",
+        )
+        assert change is None
+        assert not PlanChange.objects.exists()
+
+    def test_the_same_migration_state_returns_none_and_records_nothing(self):
+        customer = CustomerFactory(
+            plan=plan("legacy_pro"), grandfathered_until=UNTIL, grandfather_plan=plan("growth")
+        )
+        change = customer_set_migration_state(
+            customer=customer,
+            source=ChangeSource.MIGRATION,
+            actor="t",
+            grandfathered_until=UNTIL,
+            grandfather_plan=plan("growth"),
+        )
+        assert change is None
+        assert not PlanChange.objects.exists()
+
+
+def test_recording_300_transitions_writes_300_rows_and_sends_plan_changed_once():
+    legacy, starter = plan("legacy_build"), plan("starter")
+    plans = {legacy.pk: legacy, starter.pk: starter}
+    customers = Customer.objects.bulk_create(CustomerFactory.build_batch(300, plan=legacy))
+    transitions = []
+    for customer in customers:
+        row = CustomerRow.of(customer)
+        transitions.append(
+            Transition.of_states(row, row.state, row.state.replace(plan_id=starter.pk), plans)
+        )
+    batch = MigrationBatchFactory(kind=BatchKind.REMAP)
+    sent = []
+
+    def receiver(sender, **kwargs):
+        sent.append(kwargs)
+
+    plan_changed.connect(receiver, dispatch_uid="test_plan_change.receiver")
+    try:
+        records = plan_changes_record(
+            transitions, source=ChangeSource.MIGRATION, actor="staff", reason="move", batch=batch
+        )
+    finally:
+        plan_changed.disconnect(dispatch_uid="test_plan_change.receiver")
+
+    assert len(records) == 300
+    rows = PlanChange.objects.filter(batch=batch)
+    assert rows.count() == 300
+    assert set(rows.values_list("source", "actor", "reason", "from_plan", "to_plan")) == {
+        (ChangeSource.MIGRATION, "staff", "move", legacy.pk, starter.pk)
+    }
+    assert set(rows.values_list("customer_id", flat=True)) == {c.pk for c in customers}
+    [signal] = sent
+    assert len(signal["records"]) == 300
+    assert {r.plan_change_id for r in signal["records"]} == set(rows.values_list("pk", flat=True))
+    assert (signal["batch"], signal["source"]) == (batch, ChangeSource.MIGRATION)
