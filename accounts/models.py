@@ -345,3 +345,50 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.slot:%Y-%m-%d %H:%M}"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BackgroundJob(models.Model):
+    """A bulk operation staff started from the admin (apply or roll back a batch), run by a
+    worker. At most one queued or running job per batch: a second click cannot start it twice.
+    Progress while it runs is kept in the shared cache; the outcome is kept here."""
+
+    kind = models.CharField(max_length=40)
+    batch = models.ForeignKey(
+        MigrationBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    options = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=JobState.choices, default=JobState.QUEUED)
+    actor = models.CharField(max_length=150)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch"],
+                condition=Q(state__in=["queued", "running"]),
+                name="one_active_job_per_batch",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (JobState.QUEUED, JobState.RUNNING)

@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
+from accounts.jobs import recover_background_jobs
 from accounts.schedule import scheduled
 from accounts.services.notifications import recover_email_outbox
 
 scheduled("email-outbox-recovery", recover_email_outbox, every=timedelta(minutes=1))
+scheduled("background-job-recovery", recover_background_jobs, every=timedelta(minutes=1))

@@ -10,8 +10,8 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from accounts.services.plan_change import plan_changed
 
-        # Stripe webhook receivers and scheduled jobs register themselves on import.
-        from billing import schedules, webhooks  # noqa: F401
+        # Webhook receivers, scheduled jobs and /metrics figures register themselves.
+        from billing import monitoring, schedules, webhooks  # noqa: F401
         from billing.services.stripe_price_moves import price_moves_on_plan_change
         from billing.stripe_gateway import stripe_configure
 

@@ -110,7 +110,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits are counted here: use Redis when several workers serve) -------------
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Development (DEBUG) defaults to a file cache, shared by the server and the worker (job
+# progress, rate limits); production sets Redis.
+CACHES = {
+    "default": env.cache(
+        "CACHE_URL",
+        default=f"filecache://{BASE_DIR / '.cache'}" if DEBUG else "locmemcache://",
+    )
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -152,6 +159,10 @@ TASKS = {
 }
 # A worker that took an outbox row (an e-mail) and died gives it back after this long.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+# Without PostgreSQL's advisory locks (SQLite), a bulk job running longer than this is taken
+# for one whose worker died; a queue row left running this long is marked failed.
+JOB_STALE_SECONDS = env.int("JOB_STALE_SECONDS", default=3600)
+TASK_STALE_SECONDS = env.int("TASK_STALE_SECONDS", default=3600)
 
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

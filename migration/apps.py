@@ -8,4 +8,5 @@ class MigrationConfig(AppConfig):
     verbose_name = "Move to session plans"
 
     def ready(self) -> None:
-        from migration import schedules  # noqa: F401  (registers the scheduled jobs)
+        # Registers the scheduled jobs and what the admin's background jobs do.
+        from migration import jobs, schedules  # noqa: F401

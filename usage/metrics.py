@@ -13,7 +13,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
-from accounts.models import Customer, EmailNotification
+from accounts.models import Customer
+from accounts.monitoring import GAUGES
 from accounts.periods import period_of
 from api.metrics import REFUSAL_CODES
 from usage.models import MonthlyUsage, Session, SessionStatus
@@ -59,14 +60,8 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
     rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "bad_signature"},
                  webhooks["bad_signature"]))  # fmt: skip
     rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, webhooks["failed"]))
-    rows.append(
-        (
-            "aigate_emails_failed",
-            "gauge",
-            {},
-            EmailNotification.objects.exclude(error="").filter(sent_at__isnull=True).count(),
-        )
-    )
+    for gauge in GAUGES:  # the other layers' figures: queue, outboxes, jobs
+        rows.extend(gauge(now))
     return rows
 
 

@@ -4,24 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_email_outbox_delivery'),
+        ("accounts", "0003_email_outbox_delivery"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScheduledRun',
+            name="ScheduledRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('slot', models.DateTimeField(help_text='Start of the slot the job ran for (UTC).')),
-                ('queued_at', models.DateTimeField(auto_now_add=True)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "slot",
+                    models.DateTimeField(help_text="Start of the slot the job ran for (UTC)."),
+                ),
+                ("queued_at", models.DateTimeField(auto_now_add=True)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
             ],
             options={
-                'ordering': ['-slot', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('name', 'slot'), name='scheduled_run_once_per_slot')],
+                "ordering": ["-slot", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("name", "slot"), name="scheduled_run_once_per_slot"
+                    )
+                ],
             },
         ),
     ]

@@ -8,8 +8,10 @@ import hashlib
 import html
 import json
 import logging
+import random
 import re
 import threading
+import time
 from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +65,8 @@ ROUTES = [
     ("POST", r"/_standin/webhooks/wait", "helper_wait", False),
     ("GET", r"/_standin/deliveries", "helper_deliveries", False),
     ("GET", r"/_standin/requests", "helper_requests", False),
+    ("POST", r"/_standin/fail_next", "helper_fail_next", False),
+    ("POST", r"/_standin/latency", "helper_latency", False),
     ("GET", r"/_standin", "helper_info", False),
     # Pages a browser visits in place of checkout.stripe.com and invoice.stripe.com.
     ("GET", rf"/c/pay/{_ID}", "page_checkout", False),
@@ -133,7 +137,9 @@ class StripeStandin:
 
     `webhook_url`/`webhook_secret`: where events go and the `whsec_…` that signs them.
     `auto_deliver=False` keeps events (listed by `GET /v1/events`) until a test delivers them
-    one by one with `deliver(event_id)`.
+    one by one with `deliver(event_id)`. `latency_ms` delays every answer of the API (as real
+    Stripe's 200-500 ms would); `fail_rate` (0-1) answers that share of API calls with a 500,
+    and `fail_next(count, status)` the next `count` calls with 500 or 429.
     """
 
     def __init__(
@@ -148,7 +154,13 @@ class StripeStandin:
         public_url: str | None = None,
         quiet: bool = True,
         state_file: str | None = None,
+        latency_ms: int = 0,
+        fail_rate: float = 0.0,
     ) -> None:
+        self.latency_ms = latency_ms
+        self.fail_rate = fail_rate
+        self._failures: deque = deque()  # statuses the next API calls answer with
+        self._failures_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.standin = self
@@ -170,6 +182,22 @@ class StripeStandin:
         self._save_lock = threading.Lock()
         if self.state_file is not None and self.state_file.exists():
             self.store.restore(json.loads(self.state_file.read_text()))
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        """Answer the next `count` API calls with `status` (500 or 429) instead of serving."""
+        if status not in (429, 500):
+            raise ValueError("status must be 429 or 500")
+        with self._failures_lock:
+            self._failures.extend([status] * count)
+
+    def injected_failure(self) -> int | None:
+        """The status to fail this API call with, if a failure is due (then it is used up)."""
+        with self._failures_lock:
+            if self._failures:
+                return self._failures.popleft()
+        if self.fail_rate and random.random() < self.fail_rate:
+            return 500
+        return None
 
     def save(self) -> None:
         """Write the objects to `state_file` (if any), atomically."""
@@ -336,6 +364,23 @@ class _Handler(BaseHTTPRequestHandler):
             if name.startswith(("helper_", "page_")):
                 getattr(self, name)(params=params, **args)
                 return
+            if self.standin.latency_ms:
+                time.sleep(self.standin.latency_ms / 1000)
+            failure = self.standin.injected_failure()
+            if failure is not None:
+                error = (
+                    objects.error(
+                        "Too many requests hit the API too quickly.",
+                        type_="invalid_request_error",
+                        code="rate_limit",
+                    )
+                    if failure == 429
+                    else objects.error(
+                        "Stripe had an internal error (stand-in).", type_="api_error"
+                    )
+                )
+                self._send(failure, json.dumps(error).encode(), request_id=request_id)
+                return
             if name in _MUTATIONS:
                 fingerprint = hashlib.sha256(
                     json.dumps([method, path, params], sort_keys=True).encode()
@@ -493,6 +538,23 @@ class _Handler(BaseHTTPRequestHandler):
     def helper_requests(self, *, params: dict) -> int:
         return self._json(200, {"object": "list", "data": list(self.standin.requests)})
 
+    def helper_fail_next(self, *, params: dict) -> int:
+        """`POST /_standin/fail_next` count=N status=500|429: the next N API calls fail."""
+        try:
+            count, status = int(params.get("count", 1)), int(params.get("status", 500))
+            self.standin.fail_next(count, status)
+        except ValueError as exc:
+            return self._json(400, objects.error(str(exc)))
+        return self._json(200, {"failing_next": count, "status": status})
+
+    def helper_latency(self, *, params: dict) -> int:
+        """`POST /_standin/latency` ms=N: every API answer is delayed N ms from now on."""
+        try:
+            self.standin.latency_ms = max(0, int(params.get("ms", 0)))
+        except ValueError:
+            return self._json(400, objects.error("ms must be a whole number"))
+        return self._json(200, {"latency_ms": self.standin.latency_ms})
+
     def helper_info(self, *, params: dict) -> int:
         return self._json(
             200,
@@ -503,6 +565,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "webhook_url": self.standin.sender.url,
                 "enabled_events": list(self.standin.sender.enabled_events),
                 "auto_deliver": self.standin.auto_deliver,
+                "latency_ms": self.standin.latency_ms,
+                "fail_rate": self.standin.fail_rate,
             },
         )
 

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,22 +21,20 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.actors import request_actor
-from accounts.errors import BillingError
+from accounts.errors import BillingError, Conflict
+from accounts.jobs import job_progress, job_start
 from accounts.models import BatchKind, BatchStatus, MigrationBatch
 from billing.models import PriceMoveStatus
 from billing.services.stripe_price_moves import price_move_counts
 from migration.admin.actions import ACTION_TEXT
 from migration.admin.forms import MigrationActionForm
-from migration.batches.apply import migration_batch_apply, migration_batch_create, migration_run
+from migration.batches.apply import migration_batch_create, migration_batch_queue
 from migration.batches.notices import migration_notices_send
 from migration.batches.operations import NOTICE
 from migration.batches.planning import MigrationPlan, migration_plan
-from migration.batches.rollback import (
-    RollbackPlan,
-    migration_batch_rollback,
-    migration_batch_rollback_plan,
-)
+from migration.batches.rollback import RollbackPlan, migration_batch_rollback_plan
 from migration.batches.selection import CustomerSelection
+from migration.jobs import BATCH_APPLY, BATCH_ROLLBACK
 
 REPORT_PAGE_SIZE = 1000
 
@@ -122,8 +121,8 @@ class CustomerMigrationActionsMixin:
             plan = migration_notices_send(selection=selection)
             self.message_user(
                 request,
-                f"Migration notice recorded for {len(plan.changes):,} customer(s), sent after "
-                f"commit; {len(plan.skipped):,} skipped.",
+                f"Migration notice recorded for {len(plan.changes):,} customer(s) and queued: a "
+                f"worker sends them; {len(plan.skipped):,} skipped.",
                 messages.SUCCESS,
             )
             return None
@@ -150,21 +149,27 @@ class CustomerMigrationActionsMixin:
             return HttpResponseRedirect(
                 reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
             )
-        batch = migration_run(**options)
+        # Applying may take minutes for 100,000 customers: a worker does it; the batch page
+        # shows the job and refreshes itself until it is done.
+        with transaction.atomic():
+            batch = migration_batch_queue(**options)
+            job_start(
+                kind=BATCH_APPLY, batch=batch, actor=options["actor"], created_by=request.user
+            )
         self.message_user(
             request,
             format_html(
-                '{}: {} customer(s) changed, {} skipped. Batch <a href="{}">{}</a> '
-                "(roll it back from there).",
+                "{}: batch {} is queued for {} customer(s); a worker applies it now and this "
+                "page follows it (roll it back from here once done).",
                 ACTION_TEXT[kind][0],
-                f"{batch.changed_count:,}",
-                f"{batch.customer_count - batch.changed_count:,}",
-                reverse("admin:accounts_migrationbatch_change", args=[batch.pk]),
                 batch.pk,
+                f"{batch.customer_count:,}",
             ),
             messages.SUCCESS,
         )
-        return None
+        return HttpResponseRedirect(
+            reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
+        )
 
 
 # --- Batches ----------------------------------------------------------------------------------
@@ -227,7 +232,18 @@ class MigrationBatchAdminMixin:
         customer_url = reverse("admin:accounts_customer_change", args=["__pk__"])
         rows, page = _report_rows(batch.report or {}, request.GET.get("page"), customer_url)
         price_moves = price_move_counts(batch_id=batch.pk)
+        job = batch.jobs.order_by("-created_at").first()
+        job_active = job is not None and job.is_active
         extra = {
+            "job": job,
+            "job_active": job_active,
+            "job_progress": job_progress(job) if job_active else None,
+            "job_label": {BATCH_APPLY: "Applying", BATCH_ROLLBACK: "Rolling back"}.get(
+                job.kind if job else "", "Working on"
+            ),
+            "job_done": {BATCH_APPLY: "applied", BATCH_ROLLBACK: "rolled back"}.get(
+                job.kind if job else "", "done"
+            ),
             "batch": batch,
             "report": batch.report or {},
             "report_rows": rows,
@@ -238,9 +254,10 @@ class MigrationBatchAdminMixin:
             "price_move_rows": [
                 (label, price_moves.get(status)) for status, label in PriceMoveStatus.choices
             ],
-            "can_apply": batch.status == BatchStatus.PLANNED,
+            "can_apply": batch.status == BatchStatus.PLANNED and not job_active,
             "can_roll_back": batch.status != BatchStatus.PLANNED
-            and batch.rolled_back_count < batch.changed_count,
+            and batch.rolled_back_count < batch.changed_count
+            and not job_active,
             "can_change_customers": request.user.has_perm("accounts.change_customer"),
             # Every field is read-only: a batch changes only through apply and roll back.
             "show_save": False,
@@ -261,13 +278,20 @@ class MigrationBatchAdminMixin:
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         try:
-            batch = migration_batch_apply(batch=batch, actor=request_actor(request))
+            if batch.status != BatchStatus.PLANNED:
+                raise Conflict(f"Batch {batch.pk} is {batch.get_status_display().lower()}.")
+            job_start(
+                kind=BATCH_APPLY,
+                batch=batch,
+                actor=request_actor(request),
+                created_by=request.user,
+            )
         except BillingError as exc:
             self.message_user(request, exc.detail, messages.ERROR)
             return HttpResponseRedirect(change_url)
         self.message_user(
             request,
-            f"Batch {batch.pk} applied: {batch.changed_count:,} customer(s) changed.",
+            f"Batch {batch.pk} is queued: a worker applies it now; this page follows it.",
             messages.SUCCESS,
         )
         return HttpResponseRedirect(change_url)
@@ -279,18 +303,18 @@ class MigrationBatchAdminMixin:
         force = request.POST.get("force") == "on" or request.GET.get("force") == "1"
         try:
             if request.method == "POST" and "confirm" in request.POST:
-                plan = migration_batch_rollback(
+                job_start(
+                    kind=BATCH_ROLLBACK,
                     batch=batch,
                     actor=request_actor(request),
-                    force=force,
-                    reason=request.POST.get("reason", "")[:200],
+                    created_by=request.user,
+                    options={"force": force, "reason": request.POST.get("reason", "")[:200]},
                 )
-                summary = plan.summary()
                 self.message_user(
                     request,
-                    f"Batch {batch.pk} rolled back: {summary['restored']:,} customer(s) "
-                    f"restored, {summary['left_alone']:,} left alone (changed since).",
-                    messages.WARNING if summary["left_alone"] else messages.SUCCESS,
+                    f"Roll-back of batch {batch.pk} is queued: a worker restores the customers "
+                    "now; this page follows it and then shows who was left alone.",
+                    messages.SUCCESS,
                 )
                 return HttpResponseRedirect(change_url)
             plan = migration_batch_rollback_plan(batch=batch, force=force)

@@ -208,7 +208,7 @@ class MigrationPlan:
         }
 
 
-def _validate_months(kind: str, months: int | None) -> None:
+def validate_months(kind: str, months: int | None) -> None:
     if kind in (BatchKind.GRANDFATHER, BatchKind.EXTEND) and (
         months is None or not 1 <= months <= MAX_GRANDFATHER_MONTHS
     ):
@@ -236,7 +236,7 @@ def migration_plan(
     selection = selection or CustomerSelection()
     if kind == BatchKind.GRANDFATHER and grandfather_months is None:
         grandfather_months = settings.GRANDFATHER_MONTHS
-    _validate_months(kind, grandfather_months)
+    validate_months(kind, grandfather_months)
     progress = progress or no_progress
     now = now or timezone.now()
     plans = plans_by_id()

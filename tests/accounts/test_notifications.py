@@ -1,5 +1,6 @@
-"""E-mails recorded once and sent after commit (`accounts/services/notifications.py`), in bulk
-and one by one. The migration notice is only the message these tests send."""
+"""E-mails recorded once in the outbox and delivered by a worker
+(`accounts/services/notifications.py`), in bulk and one by one. The migration notice is only
+the message these tests send."""
 
 import pytest
 from django.core import mail

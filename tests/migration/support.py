@@ -14,6 +14,7 @@ from accounts.models import Customer, EmailNotification, MigrationBatch, PlanCha
 from accounts.periods import Period
 from migration.batches.impact import history_periods
 from tests.accounts.factories import CustomerFactory, plan
+from tests.support.workers import worker_runs
 from tests.usage.factories import MonthlyUsageFactory
 
 # Where `frozen_clock` (tests/migration/conftest.py) stops the clock: mid-month.
@@ -71,9 +72,11 @@ def migration_fields(customer: Customer) -> tuple:
 
 
 def act(client, action, customers, query="", **data):
-    """Post a customer admin action on `customers` (the changelist's form)."""
+    """Post a customer admin action on `customers` (the changelist's form). Applying queues a
+    background job: a worker runs it once the request commits."""
     payload = {"action": action, "_selected_action": [c.pk for c in customers], **data}
-    return client.post(CHANGELIST + query, payload)
+    with worker_runs():
+        return client.post(CHANGELIST + query, payload)
 
 
 def run(*args) -> tuple[str, str]:

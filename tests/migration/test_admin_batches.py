@@ -16,6 +16,7 @@ from accounts.services.plan_change import customer_change_plan
 from migration.batches.apply import migration_run
 from tests.accounts.factories import UserFactory, plan
 from tests.migration.support import act, database_state, legacy_customer, migration_fields
+from tests.support.workers import worker_runs
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
@@ -34,7 +35,8 @@ class TestBatchPages:
         assert batch.status == BatchStatus.PLANNED and migration_fields(a)[1] is None
         page = admin_client.get(response.url).content.decode()
         assert "Dry-run report" in page and a.external_id in page and "Apply this batch now" in page
-        admin_client.post(reverse("admin:accounts_migrationbatch_apply", args=[batch.pk]))
+        with worker_runs():
+            admin_client.post(reverse("admin:accounts_migrationbatch_apply", args=[batch.pk]))
         batch.refresh_from_db()
         assert batch.status == BatchStatus.APPLIED and migration_fields(a)[2] == "starter"
         page = admin_client.get(
@@ -47,7 +49,8 @@ class TestBatchPages:
         confirm = admin_client.get(rollback_url)
         assert confirm.status_code == 200 and a.external_id in confirm.content.decode()
         assert database_state() == before
-        admin_client.post(rollback_url, {"confirm": "1", "reason": "oops"})
+        with worker_runs():
+            admin_client.post(rollback_url, {"confirm": "1", "reason": "oops"})
         batch.refresh_from_db()
         assert batch.status == BatchStatus.ROLLED_BACK
         assert migration_fields(a) == ("legacy_build", None, None, False)
@@ -68,9 +71,11 @@ class TestBatchPages:
         )
         url = reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk])
         assert "left alone" in admin_client.get(url).content.decode()
-        admin_client.post(url, {"confirm": "1"})
+        with worker_runs():
+            admin_client.post(url, {"confirm": "1"})
         assert migration_fields(a)[0] == "growth"
-        admin_client.post(url, {"confirm": "1", "force": "on"})
+        with worker_runs():
+            admin_client.post(url, {"confirm": "1", "force": "on"})
         assert migration_fields(a)[0] == "legacy_build"
 
     def test_staff_without_change_permission_cannot_apply_or_roll_back(self, client):

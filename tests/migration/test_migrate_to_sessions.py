@@ -79,7 +79,7 @@ class TestMigrateToSessions:
         legacy_customer("legacy_build")
         with django_capture_on_commit_callbacks(execute=True):
             out, _ = run("migrate_to_sessions", "--notify", "--apply")
-        assert "E-mails recorded (sent after commit): 1" in out
+        assert "E-mails recorded (queued for the workers): 1" in out
         assert len(mail.outbox) == 1
         assert EmailNotification.objects.get().kind == "migration_notice"
 

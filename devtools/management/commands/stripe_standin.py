@@ -32,13 +32,38 @@ class Command(BaseCommand):
             help="Keep the stand-in's objects in this JSON file across restarts.",
         )
         parser.add_argument(
+            "--latency-ms",
+            type=int,
+            default=0,
+            help="Delay every API answer this many ms (real Stripe: 200-500 ms).",
+        )
+        parser.add_argument(
+            "--fail-rate",
+            type=float,
+            default=0.0,
+            help="Answer this share of API calls (0-1) with a 500, as a failing Stripe would.",
+        )
+        parser.add_argument(
             "--public-url",
             help="Base URL browsers reach the stand-in at (default http://HOST:PORT).",
         )
 
     def handle(
-        self, *args, host, port, webhook_url, webhook_secret, events, public_url, state_file, **_
+        self,
+        *args,
+        host,
+        port,
+        webhook_url,
+        webhook_secret,
+        events,
+        public_url,
+        state_file,
+        latency_ms,
+        fail_rate,
+        **_,
     ):
+        if latency_ms < 0 or not 0 <= fail_rate <= 1:
+            raise CommandError("--latency-ms must be 0 or more and --fail-rate from 0 to 1.")
         if settings.STRIPE_LIVE_MODE:
             raise CommandError("Refusing to run the Stripe stand-in with a live Stripe key.")
         if bool(webhook_url) != bool(webhook_secret):
@@ -53,6 +78,8 @@ class Command(BaseCommand):
             public_url=public_url,
             quiet=False,
             state_file=state_file,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
         )
         self.stdout.write(f"Stripe stand-in on {standin.url}")
         if webhook_url:

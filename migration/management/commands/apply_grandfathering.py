@@ -14,6 +14,7 @@ from accounts.progress import ProgressBar, write_lines
 from billing.services.stripe_price_moves import price_move_count_lines, price_move_counts
 from migration.batches.grandfathering import grandfathering_apply
 from migration.management.migration_output import plan_lines, totals_lines
+from migration.management.waiting import add_wait_arguments, wait_for_outboxes
 
 
 def moment(value: str) -> datetime:
@@ -44,8 +45,10 @@ class Command(BaseCommand):
             "with --dry-run.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Report only; change nothing.")
+        add_wait_arguments(parser)
 
-    def handle(self, *args, as_of, dry_run, **options):
+    def handle(self, *args, as_of, dry_run, wait, wait_timeout, **options):
+        since = timezone.now()
         progress = ProgressBar(self.stderr)
         try:
             run = grandfathering_apply(as_of=as_of, dry_run=dry_run, progress=progress)
@@ -67,8 +70,11 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Moved {run.batch.changed_count:,} customer(s) as of {when}; "
-                f"e-mails recorded: {run.batch.report.get('emails_recorded', 0):,}."
+                f"e-mails recorded (queued for the workers): "
+                f"{run.batch.report.get('emails_recorded', 0):,}."
             )
         )
         write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=run.batch.pk)))
         self.stdout.write(f"batch {run.batch.pk}")
+        if wait:
+            wait_for_outboxes(self, since=since, batch_id=run.batch.pk, timeout=wait_timeout)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.actors import command_actor
 from accounts.progress import ProgressBar
 from migration.importing.report import CREATE, UPDATE, ImportRejected, ImportReport, Tally
 from migration.importing.run import CsvUpload, legacy_customers_import
+from migration.management.waiting import add_wait_arguments, wait_for_outboxes
 
 # Files with at least this many lines get a progress bar.
 PROGRESS_FROM_LINES = 5000
@@ -42,8 +44,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--actor", default="", help="Who runs it, for the plan history (default: $USER)."
         )
+        add_wait_arguments(parser)
 
-    def handle(self, *args, customers, usage, dry_run, apply, actor, verbosity, **options):
+    def handle(
+        self, *args, customers, usage, dry_run, apply, actor, verbosity, wait, wait_timeout, **_
+    ):
+        since = timezone.now()
         files = [self._read(customers)] + ([self._read(usage)] if usage else [])
         lines = sum(upload.data.count(b"\n") for upload in files)
         progress = ProgressBar(
@@ -66,6 +72,9 @@ class Command(BaseCommand):
         self._summary(
             report, names=" and ".join(upload.name for upload in files), verbosity=verbosity
         )
+        if wait and apply:
+            # An import sends nothing by itself today; this waits for whatever it queued.
+            wait_for_outboxes(self, since=since, batch_id=None, timeout=wait_timeout)
 
     def _read(self, path: str) -> CsvUpload:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.errors import BillingError
 from accounts.models import BatchKind
@@ -14,6 +15,7 @@ from migration.batches.apply import migration_run
 from migration.batches.planning import migration_plan
 from migration.batches.selection import CustomerSelection
 from migration.management.migration_output import plan_lines, totals_lines
+from migration.management.waiting import add_wait_arguments, wait_for_outboxes
 
 
 def comma_list(value: str) -> tuple[str, ...]:
@@ -60,8 +62,10 @@ class Command(BaseCommand):
         mode.add_argument("--apply", action="store_true", help="Do it.")
         parser.add_argument("--reason", default="", help="Kept in the plan history.")
         parser.add_argument("--actor", default="", help="Who runs it (defaults to $USER).")
+        add_wait_arguments(parser)
 
     def handle(self, *args, **options):
+        since = timezone.now()
         kind = BatchKind.REMAP if options["now"] else BatchKind.GRANDFATHER
         months = None if options["now"] else options["grandfather_months"]
         if months is None and kind == BatchKind.GRANDFATHER:
@@ -96,13 +100,15 @@ class Command(BaseCommand):
         write_lines(self.stdout, totals_lines(report["totals"], verb=self._verb(kind)))
         if batch.notify:
             self.stdout.write(
-                f"E-mails recorded (sent after commit): {report['emails_recorded']:,}"
+                f"E-mails recorded (queued for the workers): {report['emails_recorded']:,}"
             )
         self.stdout.write(
             self.style.SUCCESS(f"Applied: {batch.changed_count:,} customer(s) changed.")
         )
         write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=batch.pk)))
         self.stdout.write(f"batch {batch.pk}")
+        if options["wait"]:
+            wait_for_outboxes(self, since=since, batch_id=batch.pk, timeout=options["wait_timeout"])
 
     def _verb(self, kind: str) -> str:
         return "to remap now" if kind == BatchKind.REMAP else "to grandfather"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.errors import BillingError
 from accounts.models import MigrationBatch
@@ -13,6 +14,7 @@ from migration.management.migration_output import (
     rollback_lines,
     rollback_summary_lines,
 )
+from migration.management.waiting import add_wait_arguments, wait_for_outboxes
 
 
 class Command(BaseCommand):
@@ -30,8 +32,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--reason", default="", help="Kept in the plan history.")
         parser.add_argument("--actor", default="", help="Who runs it (defaults to $USER).")
+        add_wait_arguments(parser)
 
-    def handle(self, *args, batch_id, dry_run, force, reason, actor, **options):
+    def handle(self, *args, batch_id, dry_run, force, reason, actor, wait, wait_timeout, **options):
+        since = timezone.now()
         batch = MigrationBatch.objects.filter(pk=batch_id).first()
         if batch is None:
             raise CommandError(f"No batch {batch_id}.")
@@ -57,3 +61,5 @@ class Command(BaseCommand):
         else:
             write_lines(self.stdout, price_move_count_lines(price_move_counts(batch_id=batch.pk)))
             self.stdout.write(self.style.SUCCESS(f"Batch {batch.pk} rolled back."))
+            if wait:
+                wait_for_outboxes(self, since=since, batch_id=batch.pk, timeout=wait_timeout)
