@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 import stripe
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from devtools.stripe_standin import StripeStandin
 
@@ -418,3 +420,55 @@ def test_subscription_items_are_listed_and_read_through_their_subscription(serve
     assert raised.value.code == "resource_missing"
     lines = stripe.Invoice.list_lines(sub.latest_invoice, **OPTIONS)
     assert lines.data[0].parent.subscription_item_details.subscription_item == items.data[0].id
+
+
+def test_latency_delays_the_api_but_not_the_helpers(server):
+    stripe.Customer.list(**OPTIONS)  # warm the connection
+    server.latency_ms = 300
+    started = time.monotonic()
+    stripe.Customer.list(**OPTIONS)
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert requests.get(server.url + "/_standin", timeout=30).json()["latency_ms"] == 300
+    assert time.monotonic() - started < 0.3
+    answer = requests.post(server.url + "/_standin/latency", data={"ms": "0"}, timeout=30)
+    assert answer.json() == {"latency_ms": 0}
+    started = time.monotonic()
+    stripe.Customer.list(**OPTIONS)
+    assert time.monotonic() - started < 0.3
+
+
+def test_the_next_calls_fail_as_stripe_fails_then_it_serves_again(server):
+    answer = requests.post(
+        server.url + "/_standin/fail_next", data={"count": "2", "status": "500"}, timeout=30
+    )
+    assert answer.json() == {"failing_next": 2, "status": 500}
+    for _ in range(2):
+        with pytest.raises(stripe.APIError) as failed:
+            stripe.Customer.create(email="x@example.com", **OPTIONS)
+        assert failed.value.http_status == 500
+    server.fail_next(1, 429)
+    with pytest.raises(stripe.RateLimitError):
+        stripe.Customer.list(**OPTIONS)
+    assert stripe.Customer.create(email="x@example.com", **OPTIONS).email == "x@example.com"
+    assert len(stripe.Customer.list(**OPTIONS).data) == 1  # the failed creates made nothing
+    refused = requests.post(server.url + "/_standin/fail_next", data={"status": "418"}, timeout=30)
+    assert refused.status_code == 400
+
+
+def test_a_fail_rate_fails_about_that_share_of_calls():
+    standin = StripeStandin(fail_rate=0.5).start()
+    try:
+        outcomes = []
+        for _ in range(200):
+            answer = requests.get(standin.url + "/v1/customers", headers=AUTH, timeout=30)
+            outcomes.append(answer.status_code)
+        failed = outcomes.count(500)
+        assert 50 < failed < 150 and outcomes.count(200) == 200 - failed
+    finally:
+        standin.stop()
+
+
+def test_the_command_refuses_impossible_faults():
+    with pytest.raises(CommandError, match="--fail-rate from 0 to 1"):
+        call_command("stripe_standin", "--fail-rate", "2")

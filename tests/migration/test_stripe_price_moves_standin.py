@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import BatchKind, Customer, PlanChange
 from billing.models import PriceMoveStatus, StripePriceMove
+from billing.services.stripe_price_moves import send_price_moves
 from migration.batches.apply import migration_run
 from migration.batches.rollback import migration_batch_rollback
 from migration.batches.selection import CustomerSelection
@@ -259,3 +260,71 @@ class TestPriceMoves:
         out = run("stripe_price_moves", "--retry")
         assert "Moved 1;" in out
         assert price_at_stripe(subscription) == starter_price
+
+
+@pytest.mark.django_db(transaction=True)
+class TestPriceMovesInTheBackground:
+    """Price moves are tasks queued with the plan change; failures are sorted into those worth
+    retrying and those that never can work."""
+
+    def test_a_subscription_stripe_does_not_know_fails_for_good_with_stripes_words(
+        self, api, held_standin
+    ):
+        legacy_subscriber(api, held_standin, "hal", "legacy_build")
+        hal = Customer.objects.get(external_id="hal")
+        Customer.objects.filter(pk=hal.pk).update(stripe_subscription_id="sub_gone")
+
+        batch = migration_run(
+            kind=BatchKind.REMAP, selection=CustomerSelection(customer_ids=(hal.pk,)), actor="t"
+        )
+
+        move = move_of("hal", batch)
+        assert (move.status, move.attempts) == (PriceMoveStatus.FAILED, 1)
+        assert move.last_error.startswith("Stripe refused it for good:")
+        assert "No such subscription" in move.last_error
+        assert Customer.objects.get(pk=hal.pk).plan.code == "starter"  # the change stands
+        send_price_moves.call()  # the scheduled retry leaves it alone
+        move.refresh_from_db()
+        assert (move.status, move.attempts) == (PriceMoveStatus.FAILED, 1)
+
+    def test_stripe_500_then_429_stay_pending_and_the_scheduled_run_completes_it_once(
+        self, api, held_standin
+    ):
+        subscription = legacy_subscriber(api, held_standin, "ida", "legacy_build")
+        held_standin.fail_next(1, 500)
+
+        batch = migration_run(kind=BatchKind.REMAP, actor="t")
+
+        move = move_of("ida", batch)
+        assert (move.status, move.attempts) == (PriceMoveStatus.PENDING, 1)
+        assert "Stripe could not" in move.last_error
+        held_standin.fail_next(1, 429)
+        send_price_moves.call()  # the 5-minute job, as a worker runs it
+        move.refresh_from_db()
+        assert (move.status, move.attempts) == (PriceMoveStatus.PENDING, 2)
+        posts = len(changes_to(subscription, held_standin))
+        send_price_moves.call()
+        move.refresh_from_db()
+        assert (move.status, move.attempts, move.last_error) == (PriceMoveStatus.DONE, 3, "")
+        assert price_at_stripe(subscription) == plan("starter").stripe_price_id
+        assert len(changes_to(subscription, held_standin)) == posts + 1
+        send_price_moves.call()
+        assert len(changes_to(subscription, held_standin)) == posts + 1  # nothing twice
+
+    def test_a_manual_plan_change_of_a_subscriber_moves_its_stripe_price_and_stays(
+        self, api, held_standin
+    ):
+        subscription = subscribed(api, held_standin, "jon")
+        events = held_standin.event_count()
+
+        out = run("customer_set_plan", "jon", "growth", "--reason", "goodwill")
+
+        assert "jon: starter → growth" in out
+        growth = plan("growth").stripe_price_id
+        assert price_at_stripe(subscription) == growth
+        [request] = changes_to(subscription, held_standin)[-1:]
+        assert request["params"]["proration_behavior"] == "none"
+        # Stripe's webhooks about the move (twice) do not take jon back to starter.
+        for _ in range(2):
+            deliver_new(held_standin, since=events)
+        assert Customer.objects.get(external_id="jon").plan.code == "growth"
