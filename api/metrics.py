@@ -18,3 +18,15 @@ def refusal_count(code: str) -> None:
         cache.incr(key)
     except ValueError:  # evicted between add and incr
         cache.set(key, 1, timeout=None)
+
+
+def counter_increment(key: str) -> None:
+    """Add one to a counter kept in the shared cache; a cache that cannot be reached loses
+    the count, never the request."""
+    try:
+        cache.add(key, 0, timeout=None)
+        cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=None)
+    except Exception:
+        return

@@ -242,6 +242,8 @@ STRIPE_CALLS_PER_SECOND = env.int("STRIPE_CALLS_PER_SECOND", default=20)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Customer"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# A Stripe event is a few KB; a larger body at /webhooks/stripe is refused (413) unread.
+STRIPE_WEBHOOK_MAX_BYTES = env.int("STRIPE_WEBHOOK_MAX_BYTES", default=256 * 1024)
 # dj-stripe's migrations take 70-90 s of CPU on an empty database (0002_2_10 replays 500+
 # RemoveField operations), so djstripe migrates from our squash of them instead (same schema,
 # a few seconds; see config/djstripe_migrations/__init__.py). Databases that applied the three

@@ -14,7 +14,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("", include("billing.api.urls")),
     path("", include("usage.urls")),

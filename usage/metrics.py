@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
@@ -53,13 +53,14 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
         value = cache.get(f"metrics:refusals:{code}", 0)
         rows.append(("aigate_refusals_total", "counter", {"code": code}, value))
     day_ago = now - timedelta(days=1)
-    webhooks = WebhookEventTrigger.objects.filter(created__gte=day_ago).aggregate(
-        bad_signature=Count("id", filter=Q(valid=False)),
-        failed=Count("id", filter=Q(valid=True, processed=False)),
-    )
-    rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "bad_signature"},
-                 webhooks["bad_signature"]))  # fmt: skip
-    rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, webhooks["failed"]))
+    # Refused deliveries are not stored (nothing is before the signature holds): counted.
+    for code in ("bad_signature", "not_an_event", "too_large"):
+        value = cache.get(f"metrics:webhooks_refused:{code}", 0)
+        rows.append(("aigate_webhooks_refused_total", "counter", {"code": code}, value))
+    failed = WebhookEventTrigger.objects.filter(
+        created__gte=day_ago, valid=True, processed=False
+    ).count()
+    rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, failed))
     for gauge in GAUGES:  # the other layers' figures: queue, outboxes, jobs
         rows.extend(gauge(now))
     return rows
