@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accounts.admin.readonly import ReadOnlyAdmin
 from billing.models import StripePriceMove
+from billing.services.stripe_price_moves import price_moves_retry
 
 
 @admin.register(StripePriceMove)
 class StripePriceMoveAdmin(ReadOnlyAdmin):
-    """The Stripe price moves outbox, read-only: `manage.py stripe_price_moves` sends them."""
+    """The Stripe price moves outbox, read-only: workers send them; staff retry failed ones."""
+
+    actions = ["send_again"]
 
     list_display = [
         "id",
@@ -26,3 +29,20 @@ class StripePriceMoveAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["subscription_id", "=batch__id"]
     list_select_related = ["batch"]
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_stripepricemove")
+
+    @admin.action(description="Send the failed ones again", permissions=["retry"])
+    def send_again(self, request, queryset):
+        queued = price_moves_retry(ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"{queued} move(s) queued to be sent again"
+            + (
+                "."
+                if queued
+                else "; none could be: only failed moves whose plan has a Stripe price id are."
+            ),
+            messages.SUCCESS if queued else messages.WARNING,
+        )

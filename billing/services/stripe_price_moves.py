@@ -300,6 +300,16 @@ def price_moves_process(
     return run
 
 
+def price_moves_retry(*, ids) -> int:
+    """Staff: failed moves among `ids` become pending again (with their plan's price as it is
+    now) and are queued. Returns how many."""
+    run = PriceMovesRun()
+    _requeue_failed(run, StripePriceMove.objects.filter(pk__in=list(ids)))
+    if run.requeued:
+        send_price_moves.enqueue()
+    return run.requeued
+
+
 @task()
 def send_price_moves(batch_id: int | None = None) -> dict:
     """Send the pending moves of a batch (or every pending move): a task, run by `db_worker`.

@@ -15,6 +15,7 @@ from io import StringIO
 import pytest
 import stripe
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -26,7 +27,7 @@ from billing.services.stripe_price_moves import send_price_moves
 from migration.batches.apply import migration_run
 from migration.batches.rollback import migration_batch_rollback
 from migration.batches.selection import CustomerSelection
-from tests.accounts.factories import plan
+from tests.accounts.factories import UserFactory, plan
 from tests.migration.support import legacy_customer
 from tests.support.stripe import (
     OPTIONS,
@@ -328,3 +329,34 @@ class TestPriceMovesInTheBackground:
         for _ in range(2):
             deliver_new(held_standin, since=events)
         assert Customer.objects.get(external_id="jon").plan.code == "growth"
+
+    def test_staff_send_failed_moves_again_from_the_admin(
+        self, api, held_standin, admin_client, client, settings
+    ):
+        settings.STRIPE_PRICE_STARTER = ""
+        subscription = legacy_subscriber(api, held_standin, "kim", "legacy_build")
+        starter = plan("starter")
+        starter_price, starter.stripe_price_id = starter.stripe_price_id, ""
+        starter.save(update_fields=["stripe_price_id"])
+        batch = migration_run(kind=BatchKind.REMAP, actor="t")
+        move = move_of("kim", batch)
+        assert move.status == PriceMoveStatus.FAILED
+        changelist = reverse("admin:billing_stripepricemove_changelist")
+        action = {"action": "send_again", "_selected_action": [move.pk]}
+
+        viewer = UserFactory(username="viewer", is_staff=True)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_stripepricemove"))
+        client.force_login(viewer)
+        assert "send_again" not in client.get(changelist).content.decode()
+        client.post(changelist, action)
+        move.refresh_from_db()
+        assert move.status == PriceMoveStatus.FAILED  # a view-only user changes nothing
+
+        starter.stripe_price_id = starter_price
+        starter.save(update_fields=["stripe_price_id"])
+        answer = admin_client.post(changelist, action, follow=True)
+
+        assert "1 move(s) queued to be sent again." in answer.content.decode()
+        move.refresh_from_db()
+        assert (move.status, move.to_price_id) == (PriceMoveStatus.DONE, starter_price)
+        assert price_at_stripe(subscription) == starter_price
