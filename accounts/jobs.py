@@ -35,17 +35,33 @@ logger = logging.getLogger(__name__)
 
 Runner = Callable[[BackgroundJob, Progress], dict]
 RUNNERS: dict[str, Runner] = {}
+LABELS: dict[str, tuple[str, str]] = {}  # kind → (what it is doing, what it did)
 ADVISORY_NAMESPACE = 0x4A0B  # our jobs' key space among PostgreSQL advisory locks
 
 
-def job_runner(kind: str):
-    """Register the function that runs jobs of `kind`: (job, progress) → result dict."""
+def job_runner(kind: str, *, doing: str, done: str):
+    """Register the function that runs jobs of `kind`: (job, progress) → result dict, with the
+    words pages use for it ("Applying", "applied")."""
 
     def register(function: Runner) -> Runner:
         RUNNERS[kind] = function
+        LABELS[kind] = (doing, done)
         return function
 
     return register
+
+
+def job_context(job: BackgroundJob | None) -> dict:
+    """What the job panel of a page shows (`admin/accounts/job_panel.html`)."""
+    active = job is not None and job.is_active
+    doing, done = LABELS.get(job.kind, ("Working on", "done")) if job else ("", "")
+    return {
+        "job": job,
+        "job_active": active,
+        "job_progress": job_progress(job) if active else None,
+        "job_label": doing,
+        "job_done": done,
+    }
 
 
 def job_start(
@@ -55,27 +71,39 @@ def job_start(
     actor: str,
     created_by=None,
     options: dict | None = None,
+    payload: bytes = b"",
 ) -> BackgroundJob:
     """Queue a job (in the caller's transaction). A job already queued or running for the same
-    batch is a Conflict: the same job is never started twice."""
+    batch (or, without a batch, of the same kind) is a Conflict: it never starts twice."""
     if kind not in RUNNERS:
         raise ValueError(f"No runner for {kind!r} jobs.")
     try:
         with transaction.atomic():
             job = BackgroundJob.objects.create(
-                kind=kind, batch=batch, actor=actor, created_by=created_by, options=options or {}
+                kind=kind,
+                batch=batch,
+                actor=actor,
+                created_by=created_by,
+                options=options or {},
+                payload=payload,
             )
             result = run_background_job.enqueue(job.pk)
             job.task_id = str(result.id)
             job.save(update_fields=["task_id"])
     except IntegrityError:
-        running = BackgroundJob.objects.filter(
-            batch=batch, state__in=[JobState.QUEUED, JobState.RUNNING]
+        active = BackgroundJob.objects.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
+        running = (
+            active.filter(batch=batch) if batch else active.filter(kind=kind, batch=None)
         ).first()
+        state = running.get_state_display().lower() if running else "under way"
+        reference = f" (job {running.pk})" if running else ""
+        what = (
+            f"Batch {batch.pk} already has a job {state}"
+            if batch
+            else f"A {kind.replace('_', ' ')} job is already {state}"
+        )
         raise Conflict(
-            f"Batch {batch.pk if batch else '-'} already has a job "
-            f"{running.get_state_display().lower() if running else 'under way'}: "
-            "wait for it to finish (its page refreshes by itself)."
+            f"{what}{reference}: wait for it to finish (its page refreshes by itself)."
         ) from None
     logger.info("job queued", extra={"job": job.pk, "kind": kind, "actor": actor})
     return job

@@ -364,6 +364,9 @@ class BackgroundJob(models.Model):
         MigrationBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     options = models.JSONField(default=dict, blank=True)
+    payload = models.BinaryField(
+        blank=True, default=b"", help_text="The job's input file (an uploaded import)."
+    )
     state = models.CharField(max_length=12, choices=JobState.choices, default=JobState.QUEUED)
     actor = models.CharField(max_length=150)
     created_by = models.ForeignKey(
@@ -383,7 +386,13 @@ class BackgroundJob(models.Model):
                 fields=["batch"],
                 condition=Q(state__in=["queued", "running"]),
                 name="one_active_job_per_batch",
-            )
+            ),
+            # Jobs of no batch (an import): one of each kind at a time.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(batch__isnull=True, state__in=["queued", "running"]),
+                name="one_active_unbatched_job_per_kind",
+            ),
         ]
 
     def __str__(self) -> str:

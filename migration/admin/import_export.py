@@ -18,6 +18,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
 from import_export import resources
 from import_export.admin import ImportExportMixin
 from import_export.fields import Field
@@ -25,11 +26,14 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from accounts.actors import admin_actor
+from accounts.errors import BillingError
+from accounts.jobs import job_start
 from accounts.models import Customer
 from accounts.periods import period_of
 from migration.importing.parse import OLD_PLAN_NAMES
 from migration.importing.report import CREATE, UNCHANGED, UPDATE, ImportRejected, RowOutcome
 from migration.importing.run import CsvUpload, legacy_customers_import
+from migration.jobs import LEGACY_IMPORT
 from usage import admin as usage_admin
 from usage.models import MonthlyUsage
 from usage.selectors import customers_with_usage
@@ -96,6 +100,23 @@ class LegacyImportResource(_NamedResource):
         result = Result()
         result.legacy_report = None
         result.legacy_issues = []
+        result.legacy_job = None
+        result.legacy_conflict = ""
+        if not dry_run:
+            # Confirmed after the preview: a worker imports it (a large file takes minutes);
+            # the job checks everything again and imports all or nothing.
+            try:
+                result.legacy_job = job_start(
+                    kind=LEGACY_IMPORT,
+                    batch=None,
+                    actor=admin_actor(user) if user is not None else "admin",
+                    created_by=user,
+                    options={"name": name, "file_kind": self.file_kind},
+                    payload=upload.data,
+                )
+            except BillingError as exc:
+                result.legacy_conflict = exc.detail
+            return result
         try:
             report = legacy_customers_import(
                 customers=upload if self.file_kind == "customers" else None,
@@ -292,16 +313,34 @@ class _LegacyImportExportMixin(ImportExportMixin):
         return self._has_model_permission(request, "view")
 
     def process_result(self, result, request):
+        info = self.get_model_info()
+        import_url = reverse(f"admin:{info[0]}_{info[1]}_import", current_app=self.admin_site.name)
+        if result.legacy_conflict:
+            messages.error(request, f"Nothing was queued: {result.legacy_conflict}")
+            return HttpResponseRedirect(import_url)
+        if result.legacy_job is not None:
+            job_url = reverse(
+                "admin:accounts_backgroundjob_change",
+                args=[result.legacy_job.pk],
+                current_app=self.admin_site.name,
+            )
+            messages.success(
+                request,
+                format_html(
+                    'Import queued as <a href="{}">job {}</a>: a worker checks the file again '
+                    "and imports it, all or nothing; the job's page follows it.",
+                    job_url,
+                    result.legacy_job.pk,
+                ),
+            )
+            return HttpResponseRedirect(job_url)
         # The confirmation checks everything again: the database may have moved meanwhile.
         if result.has_validation_errors():
             issues = result.legacy_issues
             shown = "; ".join(str(issue) for issue in issues[:20])
             more = f" (and {len(issues) - 20} more)" if len(issues) > 20 else ""
             messages.error(request, f"Nothing was imported: {shown}{more}")
-            info = self.get_model_info()
-            return HttpResponseRedirect(
-                reverse(f"admin:{info[0]}_{info[1]}_import", current_app=self.admin_site.name)
-            )
+            return HttpResponseRedirect(import_url)
         return super().process_result(result, request)
 
     def add_success_message(self, result, request):

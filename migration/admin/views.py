@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from accounts.actors import request_actor
 from accounts.errors import BillingError, Conflict
-from accounts.jobs import job_progress, job_start
+from accounts.jobs import job_context, job_start
 from accounts.models import BatchKind, BatchStatus, MigrationBatch
 from billing.models import PriceMoveStatus
 from billing.services.stripe_price_moves import price_move_counts
@@ -232,18 +232,10 @@ class MigrationBatchAdminMixin:
         customer_url = reverse("admin:accounts_customer_change", args=["__pk__"])
         rows, page = _report_rows(batch.report or {}, request.GET.get("page"), customer_url)
         price_moves = price_move_counts(batch_id=batch.pk)
-        job = batch.jobs.order_by("-created_at").first()
-        job_active = job is not None and job.is_active
+        job = job_context(batch.jobs.order_by("-created_at").first())
+        job_active = job["job_active"]
         extra = {
-            "job": job,
-            "job_active": job_active,
-            "job_progress": job_progress(job) if job_active else None,
-            "job_label": {BATCH_APPLY: "Applying", BATCH_ROLLBACK: "Rolling back"}.get(
-                job.kind if job else "", "Working on"
-            ),
-            "job_done": {BATCH_APPLY: "applied", BATCH_ROLLBACK: "rolled back"}.get(
-                job.kind if job else "", "done"
-            ),
+            **job,
             "batch": batch,
             "report": batch.report or {},
             "report_rows": rows,

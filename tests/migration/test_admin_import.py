@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounts.models import ChangeSource, Customer, PlanChange
+from accounts.models import BackgroundJob, ChangeSource, Customer, JobState, PlanChange
 from tests.accounts.factories import CustomerFactory, UserFactory, plan
 from tests.migration.import_support import (
     SAMPLE_CUSTOMERS,
@@ -17,6 +17,7 @@ from tests.migration.import_support import (
     run_import,
     usage_csv,
 )
+from tests.support.workers import worker_runs
 from usage.models import MonthlyUsage
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,9 @@ def upload(client, url: str, name: str, content: str | bytes):
 
 
 def confirm(client, url: str, preview):
-    return client.post(url, preview.context["confirm_form"].initial)
+    """Confirm the preview: a job is queued, which a worker runs right after."""
+    with worker_runs():
+        return client.post(url, preview.context["confirm_form"].initial)
 
 
 @pytest.fixture
@@ -76,15 +79,19 @@ class TestCustomersUpload:
     def test_confirming_imports_through_the_service_with_the_staff_member_as_actor(self, staff):
         preview = upload(staff, CUSTOMERS_IMPORT, "old.csv", SAMPLE_CUSTOMERS.read_bytes())
         response = confirm(staff, CUSTOMERS_CONFIRM, preview)
+        job = BackgroundJob.objects.get()
         assert response.status_code == 302
-        assert response.url == "/admin/accounts/customer/"
+        assert response.url == f"/admin/accounts/backgroundjob/{job.pk}/change/"
+        assert (job.kind, job.state, job.actor) == ("legacy_import", JobState.DONE, "admin:olivia")
         assert Customer.objects.count() == 38
         change = PlanChange.objects.get(customer__external_id="u_8b22e0")
         assert (change.source, change.actor) == (ChangeSource.IMPORT, "admin:olivia")
         assert change.to_plan.code == "legacy_agency"
         assert "old.csv" in change.reason
-        listing = staff.get(response.url).content.decode()
-        assert "Import done. customers: 38 created, 0 updated, 0 unchanged" in listing
+        page = staff.get(response.url).content.decode()
+        assert f'Import queued as <a href="{response.url}">job {job.pk}</a>' in page
+        assert "Done</strong>" in page and "(imported by admin:olivia)" in page
+        assert "38 created, 0 updated, 0 unchanged" in page
 
     def test_the_preview_of_a_reimport_lists_updates_old_to_new(self, staff):
         run_import(SAMPLE_CUSTOMERS, "--apply")
@@ -127,11 +134,30 @@ class TestCustomersUpload:
         preview = upload(staff, CUSTOMERS_IMPORT, "old.csv", content)
         CustomerFactory(external_id="zed", plan=plan("starter"), stripe_customer_id="cus_A1")
         response = confirm(staff, CUSTOMERS_CONFIRM, preview)
-        assert response.status_code == 302
-        assert response.url == CUSTOMERS_IMPORT
+        job = BackgroundJob.objects.get()
+        assert job.state == JobState.FAILED
+        assert "nothing was imported." in job.error
+        assert "old.csv:2: stripe_customer_id cus_A1 already belongs" in job.error
         page = staff.get(response.url).content.decode()
-        assert "Nothing was imported: old.csv:2: stripe_customer_id cus_A1 already belongs" in page
+        assert "Failed</strong>" in page and "cus_A1 already belongs" in page
         assert not Customer.objects.filter(external_id="alice").exists()
+
+    def test_a_second_import_waits_for_the_one_queued(self, staff):
+        preview = upload(staff, CUSTOMERS_IMPORT, "old.csv", SAMPLE_CUSTOMERS.read_bytes())
+        staff.post(CUSTOMERS_CONFIRM, preview.context["confirm_form"].initial)  # no worker yet
+        job = BackgroundJob.objects.get()
+        assert job.state == JobState.QUEUED and not Customer.objects.exists()
+
+        preview = upload(staff, CUSTOMERS_IMPORT, "old.csv", SAMPLE_CUSTOMERS.read_bytes())
+        response = staff.post(
+            CUSTOMERS_CONFIRM, preview.context["confirm_form"].initial, follow=True
+        )
+
+        assert BackgroundJob.objects.count() == 1
+        assert (
+            f"Nothing was queued: A legacy import job is already queued (job {job.pk})"
+            in response.content.decode()
+        )
 
 
 class TestUsageUpload:

@@ -1,0 +1,35 @@
+"""Background jobs in the admin: what staff started, how far it is, how it ended."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from accounts.admin.readonly import ReadOnlyAdmin
+from accounts.jobs import job_context, job_progress
+from accounts.models import BackgroundJob
+
+
+@admin.register(BackgroundJob)
+class BackgroundJobAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "batch", "state", "progress", "actor", "created_at", "error"]
+    list_filter = ["state", "kind"]
+    list_select_related = ["batch"]
+    fields = ["kind", "batch", "state", "actor", "created_at", "started_at", "finished_at"]
+    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever started a job may follow it (the page a confirmed import leads to).
+        own = obj is not None and obj.created_by_id == request.user.pk
+        return own or super().has_view_permission(request, obj)
+
+    @admin.display(description="progress")
+    def progress(self, job: BackgroundJob) -> str:
+        progress = job_progress(job) if job.is_active else None
+        if not progress or not progress.get("total"):
+            return "-"
+        return f"{progress['phase']}: {progress['done']:,} of {progress['total']:,}"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = BackgroundJob.objects.filter(pk=object_id).first()
+        extra = {**job_context(job), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
