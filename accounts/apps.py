@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Plans and customers"
 
     def ready(self) -> None:
-        from accounts import schedules  # noqa: F401  (registers the scheduled jobs)
+        from accounts import checks, schedules  # noqa: F401  (system checks, scheduled jobs)
         from accounts.catalogue import ensure_catalogue_after_migrate
 
         post_migrate.connect(ensure_catalogue_after_migrate, sender=self)

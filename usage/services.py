@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -143,6 +143,9 @@ def session_start(
                 project_id=project_id,
                 now=now,
             )
+            if alert_due and session.pk is not None:
+                # Recorded (and queued) in this transaction: counted and told, or neither.
+                usage_alert_for(customer_id=customer_id, period=session.period)
     except IntegrityError:
         # The same session_id was inserted concurrently under another customer's lock; this
         # transaction, reservation included, was rolled back.
@@ -156,8 +159,6 @@ def session_start(
         "session started",
         extra={"session_id": session_id, "customer": external_id, "project": project_id},
     )
-    if alert_due:
-        usage_alert_for(customer_id=customer_id, period=session.period)
     return SessionStart(session, created=True)
 
 
@@ -372,6 +373,9 @@ def session_end(
                 after = decimal(counted[0])
                 before = after - minutes
                 alert_due = any(before < level <= after for level in usage_alert_levels(counted[1]))
+                if alert_due:
+                    # Recorded (and queued) in this transaction, with the minutes it counts.
+                    usage_alert_for(customer_id=customer_id, period=_as_date(period))
     session = (
         Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
     )
@@ -382,9 +386,12 @@ def session_end(
             "session ended",
             extra={"session_id": session_id, "status": status, "minutes": str(minutes)},
         )
-    if alert_due:
-        usage_alert_for(customer_id=session.customer_id, period=session.period)
     return SessionEnd(session, changed=ended is not None)
+
+
+def _as_date(value) -> date:
+    """A DATE column as the database driver returns it (SQLite: text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def usage_alert_for(*, customer_id: int, period) -> None:

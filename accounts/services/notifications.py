@@ -13,6 +13,7 @@ gives back rows whose worker died while sending them (their lease ran out).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 from collections.abc import Iterable
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 # Each delivery task sends this many e-mails over one SMTP connection.
 DELIVERY_CHUNK = 100
+# A pending row whose delivery task has waited this long (a very long backlog) is queued
+# again by `emails_recover`; a second task finds it claimed and does nothing.
+REQUEUE_PENDING_AFTER = timedelta(hours=1)
 # Waits before the attempts after a temporary failure; after the last, the e-mail fails.
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
@@ -270,31 +274,64 @@ def _failed(row: EmailNotification, exc: Exception, now) -> str:
     return EmailStatus.PENDING
 
 
+def _renew(row: EmailNotification) -> bool:
+    """Renew this worker's lease on the row right before sending it. False when the lease ran
+    out meanwhile and the row was given back (another worker may be sending it): skip it."""
+    now = timezone.now()
+    renewed = EmailNotification.objects.filter(
+        pk=row.pk, status=EmailStatus.SENDING, claimed_at=row.claimed_at
+    ).update(claimed_at=now)
+    row.claimed_at = now
+    return bool(renewed)
+
+
+def _open(connection) -> None:
+    try:
+        connection.open()
+    except Exception:  # the first send retries and records why
+        logger.warning("SMTP connection not opened; each e-mail tries again", exc_info=True)
+
+
 def emails_deliver(*, ids: list[int]) -> dict:
-    """Claim, render and send the due rows among `ids` over one SMTP connection; each is marked
-    sent as soon as the server took it, so a worker killed midway resends at most the one it
-    was sending. Returns counts by outcome."""
+    """Claim, render and send the due rows among `ids` over one SMTP connection. Each row's
+    lease is renewed right before it is sent (a row given back because the chunk outlasted
+    the lease is skipped, never sent twice by two live workers) and it is marked sent as soon
+    as the server took it, so a worker killed midway resends at most the one it was sending.
+    Returns counts by outcome."""
     now = timezone.now()
     rows = _claim(ids, now)
     outcome = {"sent": 0, "retry": 0, "failed": 0, "skipped": len(ids) - len(rows)}
     if not rows:
         return outcome
+    for row in rows:
+        row.claimed_at = now
     customers = Customer.objects.in_bulk([row.customer_id for row in rows])
     contexts = contexts_decode([row.context for row in rows])
     connection = get_connection()
-    for row, context in zip(rows, contexts, strict=True):
-        try:
-            message = _message(row, customers.get(row.customer_id), context, connection)
-            message.send()
-        except Exception as exc:  # classified: retried later or failed for good
-            status = _failed(row, exc, timezone.now())
-            outcome["failed" if status == EmailStatus.FAILED else "retry"] += 1
-            connection = get_connection()  # the shared one may be what failed
-            continue
-        EmailNotification.objects.filter(pk=row.pk).update(
-            status=EmailStatus.SENT, sent_at=timezone.now(), claimed_at=None, error=""
-        )
-        outcome["sent"] += 1
+    _open(connection)
+    try:
+        for row, context in zip(rows, contexts, strict=True):
+            if not _renew(row):
+                outcome["skipped"] += 1
+                continue
+            try:
+                message = _message(row, customers.get(row.customer_id), context, connection)
+                message.send()
+            except Exception as exc:  # classified: retried later or failed for good
+                status = _failed(row, exc, timezone.now())
+                outcome["failed" if status == EmailStatus.FAILED else "retry"] += 1
+                with contextlib.suppress(Exception):
+                    connection.close()
+                connection = get_connection()  # the shared one may be what failed
+                _open(connection)
+                continue
+            EmailNotification.objects.filter(pk=row.pk).update(
+                status=EmailStatus.SENT, sent_at=timezone.now(), claimed_at=None, error=""
+            )
+            outcome["sent"] += 1
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
     return outcome
 
 
@@ -316,7 +353,7 @@ def emails_recover(*, now=None) -> RecoveryRun:
         ).update(status=EmailStatus.PENDING, claimed_at=None, queued_at=None, next_attempt_at=now)
         due = list(
             EmailNotification.objects.filter(status=EmailStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease))
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_PENDING_AFTER))
             .order_by("pk")
             .values_list("pk", flat=True)
         )
