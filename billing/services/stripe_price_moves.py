@@ -45,6 +45,8 @@ from billing.stripe_plans import plan_price_id
 logger = logging.getLogger(__name__)
 
 PRORATION_BEHAVIOR = "none"
+# Moves per sending task: each takes two Stripe calls, so a chunk is about 20 s at 300 ms.
+SEND_CHUNK = 25
 SUPERSEDED = "superseded by a later price move of the same subscription"
 
 
@@ -160,8 +162,11 @@ def price_moves_on_plan_change(
         return 0
     batch_id = batch.pk if batch is not None else None
     price_moves_record(moves=moves, batch_id=batch_id)
-    # Queued in this transaction: a worker sends them once it commits (never if it rolls back).
-    send_price_moves.enqueue(batch_id)
+    # Queued in this transaction: workers send them once it commits (never if it rolls back),
+    # in chunks, so that several workers share a large batch (Stripe answers in 200-500 ms).
+    changes = [move.plan_change_id for move in moves]
+    for start in range(0, len(changes), SEND_CHUNK):
+        send_price_moves.enqueue(batch_id, changes[start : start + SEND_CHUNK])
     return len(moves)
 
 
@@ -216,6 +221,7 @@ def _is_unreachable(exc: Exception) -> bool:
 def price_moves_process(
     *,
     batch_id: int | None = None,
+    plan_change_ids: list[int] | None = None,
     retry_failed: bool = False,
     limit: int | None = None,
     progress: Progress | None = None,
@@ -228,6 +234,8 @@ def price_moves_process(
     scope = StripePriceMove.objects.all()
     if batch_id is not None:
         scope = scope.filter(batch_id=batch_id)
+    if plan_change_ids is not None:
+        scope = scope.filter(plan_change_id__in=plan_change_ids)
     if retry_failed:
         _requeue_failed(run, scope)
     pending = list(
@@ -311,11 +319,12 @@ def price_moves_retry(*, ids) -> int:
 
 
 @task()
-def send_price_moves(batch_id: int | None = None) -> dict:
-    """Send the pending moves of a batch (or every pending move): a task, run by `db_worker`.
-    What is left pending (Stripe unreachable) is retried by the scheduled
-    `stripe_price_moves` run."""
-    run = price_moves_process(batch_id=batch_id)
+def send_price_moves(batch_id: int | None = None, plan_change_ids: list[int] | None = None) -> dict:
+    """Send pending moves (those of these plan changes, of a batch, or all): a task, run by
+    `db_worker`. Two runs meeting on a move cannot move it twice: its idempotency key and the
+    conditional status update make the second a no-op. What is left pending (Stripe
+    unreachable) is retried by the scheduled `stripe-price-moves` job."""
+    run = price_moves_process(batch_id=batch_id, plan_change_ids=plan_change_ids)
     return {
         "done": run.done,
         "errors": run.errors,

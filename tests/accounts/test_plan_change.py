@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import transaction
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import BatchKind, ChangeSource, Customer, PlanChange
 from accounts.services.plan_change import (
@@ -19,6 +20,7 @@ from accounts.services.plan_change import (
     state_snapshot,
 )
 from billing.models import PriceMoveStatus, StripePriceMove
+from billing.services.stripe_price_moves import send_price_moves
 from tests.accounts.factories import CustomerFactory, MigrationBatchFactory, plan
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +170,34 @@ def test_recording_300_transitions_writes_300_rows_and_sends_plan_changed_once()
     assert len(signal["records"]) == 300
     assert {r.plan_change_id for r in signal["records"]} == set(rows.values_list("pk", flat=True))
     assert (signal["batch"], signal["source"]) == (batch, ChangeSource.MIGRATION)
+
+
+def test_a_large_batchs_price_moves_are_queued_in_chunks_that_workers_share(priced_plans, settings):
+    """60 subscribers moved in one batch: their moves are queued as 3 tasks of 25, 25 and 10
+    plan changes, in the batch's transaction, so that several workers send them at once."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    customers = CustomerFactory.create_batch(60, plan=plan("legacy_build"))
+    for number, customer in enumerate(customers):
+        customer.stripe_subscription_id = f"sub_{number}"
+    batch = MigrationBatchFactory(kind=BatchKind.REMAP)
+    legacy, starter = plan("legacy_build"), plan("starter")
+    plans = {legacy.pk: legacy, starter.pk: starter}
+    rows = [CustomerRow.of(customer) for customer in customers]
+    records = plan_changes_record(
+        [
+            Transition.of_states(row, row.state, row.state.replace(plan_id=starter.pk), plans)
+            for row in rows
+        ],  # fmt: skip
+        source=ChangeSource.MIGRATION,
+        actor="t",
+        batch=batch,
+    )
+
+    queued = DBTaskResult.objects.filter(task_path=send_price_moves.module_path)
+    chunks = [row.args_kwargs["args"] for row in queued.order_by("enqueued_at")]
+    assert [len(changes) for _, changes in chunks] == [25, 25, 10]
+    assert {batch_id for batch_id, _ in chunks} == {batch.pk}
+    assert sorted(c for _, changes in chunks for c in changes) == sorted(
+        record.plan_change_id for record in records
+    )
+    assert StripePriceMove.objects.filter(batch=batch).count() == 60
