@@ -187,7 +187,7 @@ def test_a_large_batchs_price_moves_are_queued_in_chunks_that_workers_share(pric
         [
             Transition.of_states(row, row.state, row.state.replace(plan_id=starter.pk), plans)
             for row in rows
-        ],  # fmt: skip
+        ],
         source=ChangeSource.MIGRATION,
         actor="t",
         batch=batch,
