@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.stripe_standin",
     "tests.fixtures.browser",
     "tests.fixtures.pages",
+    "tests.fixtures.tasks",
 ]
 
 POSTGRES_ONLY = (

@@ -30,54 +30,14 @@ from migration.batches.selection import CustomerSelection
 from tests.accounts.factories import UserFactory, plan
 from tests.migration.support import legacy_customer
 from tests.support.stripe import (
-    OPTIONS,
     Helpers,
     audit,
     changes_to,
     deliver_new,
+    legacy_subscriber,
     price_at_stripe,
     subscribed,
 )
-
-LEGACY_PRICES = {"legacy_build": 4900, "legacy_pro": 14900}
-
-
-def legacy_prices() -> dict[str, str]:
-    """Stripe prices for the legacy plans (their old subscriptions' prices), linked to them."""
-    product = stripe.Price.retrieve(plan("starter").stripe_price_id, **OPTIONS)["product"]
-    ids = {}
-    for code, cents in LEGACY_PRICES.items():
-        price = stripe.Price.create(
-            product=product,
-            unit_amount=cents,
-            currency="usd",
-            recurring={"interval": "month"},
-            **OPTIONS,
-        )
-        legacy = plan(code)
-        legacy.stripe_price_id = price.id
-        legacy.save(update_fields=["stripe_price_id"])
-        ids[code] = price.id
-    return ids
-
-
-def legacy_subscriber(api, standin, user_id: str, code: str) -> str:
-    """`user_id` pays for legacy plan `code` through a live subscription. → subscription id."""
-    subscription = subscribed(api, standin, user_id)
-    prices = {c: plan(c).stripe_price_id for c in LEGACY_PRICES}
-    if not prices[code]:
-        prices = legacy_prices()
-    item = stripe.Subscription.retrieve(subscription, **OPTIONS)["items"]["data"][0]["id"]
-    mark = standin.event_count()
-    stripe.Subscription.modify(
-        subscription,
-        items=[{"id": item, "price": prices[code]}],
-        proration_behavior="none",
-        **OPTIONS,
-    )
-    deliver_new(standin, since=mark)
-    assert Customer.objects.get(external_id=user_id).plan.code == code
-    return subscription
 
 
 def move_of(customer_external_id: str, batch) -> StripePriceMove:

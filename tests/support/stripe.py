@@ -14,6 +14,7 @@ from django.core.management import call_command
 from accounts.models import Customer, PlanChange
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS
 from devtools.stripe_standin import StripeStandin
+from tests.accounts.factories import plan
 
 OPTIONS = {"api_key": settings.STRIPE_SECRET_KEY, "stripe_version": settings.STRIPE_API_VERSION}
 
@@ -122,3 +123,44 @@ def audit(customer_id: str, after: int = 0) -> list[tuple]:
         (row.from_plan and row.from_plan.code, row.to_plan.code, row.source, row.actor)
         for row in rows.order_by("pk")
     ]
+
+
+LEGACY_PRICES = {"legacy_build": 4900, "legacy_pro": 14900}
+
+
+def legacy_prices() -> dict[str, str]:
+    """Stripe prices for the legacy plans (their old subscriptions' prices), linked to them."""
+    product = stripe.Price.retrieve(plan("starter").stripe_price_id, **OPTIONS)["product"]
+    ids = {}
+    for code, cents in LEGACY_PRICES.items():
+        price = stripe.Price.create(
+            product=product,
+            unit_amount=cents,
+            currency="usd",
+            recurring={"interval": "month"},
+            **OPTIONS,
+        )
+        legacy = plan(code)
+        legacy.stripe_price_id = price.id
+        legacy.save(update_fields=["stripe_price_id"])
+        ids[code] = price.id
+    return ids
+
+
+def legacy_subscriber(api, standin, user_id: str, code: str) -> str:
+    """`user_id` pays for legacy plan `code` through a live subscription. → subscription id."""
+    subscription = subscribed(api, standin, user_id)
+    prices = {c: plan(c).stripe_price_id for c in LEGACY_PRICES}
+    if not prices[code]:
+        prices = legacy_prices()
+    item = stripe.Subscription.retrieve(subscription, **OPTIONS)["items"]["data"][0]["id"]
+    mark = standin.event_count()
+    stripe.Subscription.modify(
+        subscription,
+        items=[{"id": item, "price": prices[code]}],
+        proration_behavior="none",
+        **OPTIONS,
+    )
+    deliver_new(standin, since=mark)
+    assert Customer.objects.get(external_id=user_id).plan.code == code
+    return subscription
