@@ -83,3 +83,24 @@ def test_unknown_api_path_is_json_404(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
+    "ALLOWED_HOSTS": "billing.ai-gate.dev",
+    "DATABASE_URL": "sqlite:////tmp/unused.sqlite3",
+}
+
+
+def test_production_never_loads_the_development_tools():
+    """The Stripe stand-in and the demo data live in `devtools`, installed only with DEBUG or
+    DEVTOOLS=true: production has neither the app nor its commands."""
+    result = manage("help", "--commands", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split()
+    assert "stripe_standin" not in commands and "seed_demo" not in commands
+    assert "demo_admin" not in commands
+    assert "db_worker" in commands and "run_schedule" in commands  # what production runs
+    development = manage("help", "--commands", **{**PRODUCTION, "DEBUG": "true"})
+    assert "stripe_standin" in development.stdout.split()
