@@ -12,9 +12,10 @@ the models that later moved from `billing` to `accounts` and `api`, and an admin
 
 It restores the dump into a scratch database (through UPGRADE_CHECK_ADMIN_URL, default
 postgres://postgres@127.0.0.1:5432/test), runs this code's `migrate`, and checks:
-1. every table holds the same rows as before, to the byte (an md5 of each table's rows in key
-   order), apart from Django's own bookkeeping (`django_migrations` only grows;
-   `django_content_type` rows are renamed, not added or removed);
+1. every table holds the same rows as before, to the byte (an md5 of each row over the columns
+   the table had: later migrations may add columns and tables, never change a row), apart from
+   Django's own bookkeeping (`django_migrations` and `auth_permission` only grow: new models
+   add theirs; the moved models' `django_content_type` rows are renamed in place);
 2. the moved models read their old rows through the ORM (`accounts.Customer`, …);
 3. staff permissions and admin history follow the moved models (content types renamed);
 4. the service key made by the earlier main still authenticates;
@@ -41,7 +42,21 @@ ADMIN_URL = os.environ.get("UPGRADE_CHECK_ADMIN_URL", "postgres://postgres@127.0
 SCRATCH = "billing_upgrade_check"
 # The key `create_service_key proxy` printed when the dump was made (a test-only database).
 OLD_SERVICE_KEY = "aig_dUNPcP6on-W2p6FrszeWzZG6wJWWoTb-o43MSZ9NsE4"
-BOOKKEEPING = {"django_migrations", "django_content_type"}
+# Django's own bookkeeping: migrations are only added; content types are renamed (checked by
+# id) and new models add theirs, with their permissions.
+BOOKKEEPING = {"django_migrations", "django_content_type", "auth_permission"}
+BOOKKEEPING_KEPT = ("django_migrations", "auth_permission")
+MOVED = {
+    "accounts": [
+        "plan",
+        "customer",
+        "project",
+        "migrationbatch",
+        "planchange",
+        "emailnotification",
+    ],
+    "api": ["servicekey"],
+}
 
 failures: list[str] = []
 
@@ -62,24 +77,48 @@ def database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def tables_fingerprint(url: str) -> dict[str, tuple[int, str]]:
-    """Per table of the public schema: (row count, md5 of its rows in primary-key order)."""
-    fingerprint = {}
+def table_columns(url: str) -> dict[str, list[str]]:
+    """The columns of every table of the public schema, in their order."""
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        columns: dict[str, list[str]] = {}
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ):
+            columns.setdefault(table, []).append(column)
+    return columns
+
+
+def rows_fingerprint(url: str, columns: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Per table: the md5 of each row, over the given columns only (so that columns a later
+    migration adds do not count as a change of the rows that were there)."""
+    found = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table, names in columns.items():
+            query = sql.SQL("SELECT md5(ROW({})::text) FROM {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table)
             )
-        ]
-        for table in tables:
-            query = sql.SQL(
-                "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
-                "FROM {} AS t"
-            ).format(sql.Identifier(table))
-            count, digest = conn.execute(query).fetchone()
-            fingerprint[table] = (count, digest)
-    return fingerprint
+            found[table] = {digest for (digest,) in conn.execute(query)}
+    return found
+
+
+def content_types_renamed(url: str) -> str:
+    """'' when every moved model's content type kept its id under its new app label."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        labels = {
+            (app, model): pk
+            for pk, app, model in conn.execute(
+                "SELECT id, app_label, model FROM django_content_type"
+            )
+        }
+    problems = []
+    for app, models in MOVED.items():
+        for model in models:
+            if ("billing", model) in labels:
+                problems.append(f"  billing.{model} is still there")
+            if (app, model) not in labels:
+                problems.append(f"  {app}.{model} is missing")
+    return "\n".join(problems)
 
 
 def manage(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -164,8 +203,9 @@ def main() -> int:
         if restore.returncode != 0:
             fail("the dump did not restore", restore.stderr[-2000:])
             return report()
-        before = tables_fingerprint(url)
-        ok(f"restored {len(before)} tables, {sum(c for c, _ in before.values()):,} rows")
+        columns = table_columns(url)
+        before = rows_fingerprint(url, columns)
+        ok(f"restored {len(before)} tables, {sum(len(r) for r in before.values()):,} rows")
 
         started = time.monotonic()
         migrated = manage(url, "migrate", "--no-input")
@@ -177,42 +217,47 @@ def main() -> int:
         for line in applied:
             print(f"        {line}")
 
-        after = tables_fingerprint(url)
+        after = rows_fingerprint(url, columns)
         changed = [
-            f"  {table}: {before[table][0]:,} rows → {after.get(table, (0, ''))[0]:,} rows"
-            + ("" if before[table][0] != after.get(table, (0, ""))[0] else " (same count)")
+            f"  {table}: {len(before[table] - after[table]):,} of {len(before[table]):,} rows "
+            f"changed or gone, {len(after[table] - before[table]):,} new"
             for table in sorted(before)
-            if table not in BOOKKEEPING and before[table] != after.get(table)
+            if table not in BOOKKEEPING and before[table] != after[table]
         ]
-        added = sorted(set(after) - set(before))
-        if changed or added:
+        if changed:
+            fail("rows changed in the upgrade", "\n".join(changed))
+        else:
+            ok(
+                f"every table kept its rows to the byte ({len(before) - len(BOOKKEEPING)} tables, "
+                "compared over the columns they had)"
+            )
+        lost = {table: before[table] - after[table] for table in BOOKKEEPING_KEPT}
+        if any(lost.values()):
             fail(
-                "rows changed or tables appeared in the upgrade",
-                "\n".join(changed + [f"  new table {table}" for table in added]),
+                "migrations, permissions or content types were lost",
+                "\n".join(f"  {table}: {len(rows)} rows" for table, rows in lost.items() if rows),
             )
         else:
-            ok(f"every table kept its rows to the byte ({len(before) - len(BOOKKEEPING)} tables)")
-        if after["django_content_type"][0] != before["django_content_type"][0]:
-            fail(
-                "content types were added or removed instead of renamed",
-                f"  {before['django_content_type'][0]} → {after['django_content_type'][0]}",
-            )
+            ok("every recorded migration and permission is kept (new models only add theirs)")
+        renamed = content_types_renamed(url)
+        if renamed:
+            fail("content types were not renamed in place", renamed)
         else:
             ok("content types renamed in place (permissions and admin history keep their ids)")
 
         found = orm_checks(url)
         if found is not None:
             expected_counts = {
-                "customers": before["billing_customer"][0],
-                "plans": before["billing_plan"][0],
-                "plan_changes": before["billing_planchange"][0],
-                "batches": before["billing_migrationbatch"][0],
-                "emails": before["billing_emailnotification"][0],
-                "service_keys": before["billing_servicekey"][0],
-                "price_moves": before["billing_stripepricemove"][0],
-                "sessions": before["usage_session"][0],
-                "monthly_usage": before["usage_monthlyusage"][0],
-                "joins": before["usage_session"][0],
+                "customers": len(before["billing_customer"]),
+                "plans": len(before["billing_plan"]),
+                "plan_changes": len(before["billing_planchange"]),
+                "batches": len(before["billing_migrationbatch"]),
+                "emails": len(before["billing_emailnotification"]),
+                "service_keys": len(before["billing_servicekey"]),
+                "price_moves": len(before["billing_stripepricemove"]),
+                "sessions": len(before["usage_session"]),
+                "monthly_usage": len(before["usage_monthlyusage"]),
+                "joins": len(before["usage_session"]),
             }
             wrong = {k: (v, found[k]) for k, v in expected_counts.items() if found[k] != v}
             if wrong or found["batch_changes"] == 0:
