@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin.readonly import ReadOnlyAdmin
-from accounts.jobs import job_context, job_progress
+from accounts.jobs import LABELS, job_context, job_progress
 from accounts.models import BackgroundJob
 
 
 @admin.register(BackgroundJob)
 class BackgroundJobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "batch", "state", "progress", "actor", "created_at", "error"]
+    list_display = ["id", "what", "state", "progress", "actor", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["batch"]
     fields = ["kind", "batch", "state", "actor", "created_at", "started_at", "finished_at"]
@@ -21,6 +21,13 @@ class BackgroundJobAdmin(ReadOnlyAdmin):
         # Whoever started a job may follow it (the page a confirmed import leads to).
         own = obj is not None and obj.created_by_id == request.user.pk
         return own or super().has_view_permission(request, obj)
+
+    @admin.display(description="job", ordering="kind")
+    def what(self, job: BackgroundJob) -> str:
+        doing = LABELS.get(job.kind, (job.kind, ""))[0]
+        if job.batch_id:
+            return f"{doing} batch {job.batch_id}"
+        return f"{doing} {job.options.get('name', '')}".strip()
 
     @admin.display(description="progress")
     def progress(self, job: BackgroundJob) -> str:
