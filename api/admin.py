@@ -24,7 +24,9 @@ class ServiceKeyAdmin(admin.ModelAdmin):
     def active(self, key: ServiceKey) -> bool:
         return key.is_active
 
-    @admin.action(description="Revoke selected keys (they stop working at once)")
+    @admin.action(
+        description="Revoke selected keys (they stop working at once)", permissions=["change"]
+    )
     def revoke(self, request, queryset):
         keys = list(queryset.filter(revoked_at__isnull=True))
         for key in keys:
