@@ -21,3 +21,21 @@ def outbox_lease_outlasts_one_send(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(deploy=True)
+def shared_cache_in_production(app_configs, **kwargs):
+    """Rate limits, the Stripe call budget and job progress are counted in the cache: a
+    per-process memory cache multiplies the limits by the number of worker processes."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith("LocMemCache"):
+        return [
+            checks.Warning(
+                "The cache is each process's own memory (CACHE_URL unset): with several "
+                "gunicorn workers every rate limit, and the Stripe calls-per-second budget, is "
+                "multiplied by the number of processes.",
+                hint="Set CACHE_URL=rediscache://HOST:6379/1 (a cache all processes share).",
+                id="accounts.W002",
+            )
+        ]
+    return []

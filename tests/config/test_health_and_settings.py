@@ -50,6 +50,7 @@ def test_check_deploy_passes_with_production_settings():
         SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
         ALLOWED_HOSTS="billing.ai-gate.dev",
         DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+        CACHE_URL="rediscache://127.0.0.1:6379/1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -63,8 +64,28 @@ def test_check_deploy_fails_with_debug_on():
         DEBUG="true",
         SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
         DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+        CACHE_URL="rediscache://127.0.0.1:6379/1",
     )
     assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "(security.W018) You should not have DEBUG set to True in deployment." in output
+
+
+def test_check_deploy_warns_about_a_per_process_cache():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
+        ALLOWED_HOSTS="billing.ai-gate.dev",
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "(accounts.W002) The cache is each process's own memory" in output
+    assert "security.W018" not in output
 
 
 def test_stand_in_base_is_refused_with_a_live_key():
