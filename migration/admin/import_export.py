@@ -80,12 +80,27 @@ class LegacyCsvFormat(base_formats.Format):
         return UploadedCsv(in_stream if isinstance(in_stream, bytes) else in_stream.encode())
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"):
+# such a text cell is exported with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _NamedResource(resources.Resource):
     """A resource that is not a ModelResource still needs the name the admin forms show."""
 
     @classmethod
     def get_display_name(cls) -> str:
         return getattr(cls._meta, "name", None) or cls.__name__
+
+    def export_field(self, field, instance, **kwargs):
+        # Text that a customer chose (an e-mail address, a user_id) cannot run as a formula.
+        return spreadsheet_safe(super().export_field(field, instance, **kwargs))
 
 
 class LegacyImportResource(_NamedResource):

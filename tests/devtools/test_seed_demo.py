@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from accounts.models import Customer, Plan, PlanChange
 from usage.models import MonthlyUsage, Session
@@ -15,6 +16,7 @@ from usage.selectors import usage_summary
 @pytest.mark.django_db
 @time_machine.travel("2026-11-20T12:00:00Z", tick=False)
 def test_seed_demo_covers_every_plan_and_is_idempotent(settings):
+    settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     counts = (Customer.objects.count(), Session.objects.count(), PlanChange.objects.count())
     assert set(Customer.objects.values_list("plan__code", flat=True)) == set(
@@ -48,9 +50,10 @@ def test_seed_demo_covers_every_plan_and_is_idempotent(settings):
 
 
 @pytest.mark.django_db
-def test_seed_demo_imports_the_samples_idempotently(monkeypatch):
+def test_seed_demo_imports_the_samples_idempotently(monkeypatch, settings):
     from devtools.management.commands import seed_demo
 
+    settings.DEBUG = True
     monkeypatch.setattr(seed_demo, "DEMO_CUSTOMERS", [])  # only the samples, quickly
     out = StringIO()
     call_command("seed_demo", stdout=out)
@@ -64,3 +67,12 @@ def test_seed_demo_imports_the_samples_idempotently(monkeypatch):
         "their monthly usage: 0 created, 0 updated, 109 unchanged." in out.getvalue()
     )
     assert Customer.objects.filter(plan__is_legacy=True).count() == 38
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_without_debug(settings):
+    """No production database gets logins whose password is "demo"."""
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only runs with DEBUG=true"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not Customer.objects.exists()

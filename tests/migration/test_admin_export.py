@@ -158,6 +158,19 @@ class TestCustomersExport:
         rows = export(staff, CUSTOMERS_EXPORT, CustomerExportResource, "?legacy=yes")
         assert [row["user_id"] for row in rows] == ["alice"]
 
+    def test_cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text(self, staff):
+        CustomerFactory(
+            external_id="=HYPERLINK(\"http://evil.test\")", email="+cmd@example.com",
+            plan=plan("starter"),
+        )  # fmt: skip
+        CustomerFactory(external_id="@sum", email="plain@example.com", plan=plan("starter"))
+        CustomerFactory(external_id="-2+3", plan=plan("starter"))
+        rows = export(staff, CUSTOMERS_EXPORT, CustomerExportResource)
+        cells = {row["user_id"]: row for row in rows}
+        assert set(cells) == {'\'=HYPERLINK("http://evil.test")', "'@sum", "'-2+3"}
+        assert cells["'@sum"]["email"] == "plain@example.com"  # ordinary text untouched
+        assert cells['\'=HYPERLINK("http://evil.test")']["email"] == "'+cmd@example.com"
+
     def test_export_needs_the_view_permission(self, client):
         client.force_login(UserFactory(username="nobody", is_staff=True))
         assert client.get(CUSTOMERS_EXPORT).status_code == 403

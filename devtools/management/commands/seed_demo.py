@@ -6,8 +6,9 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -62,6 +63,11 @@ class Command(BaseCommand):
     help = "Load demo customers, logins and three months of session history (idempotent)."
 
     def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo makes logins with the password 'demo': it only runs with DEBUG=true "
+                "(a developer's machine), never on a production database."
+            )
         now = timezone.now()
         plans = {plan.code: plan for plan in Plan.objects.all()}
         made_sessions = 0
