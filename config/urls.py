@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
+handler400 = "api.hostile.json_bad_request"
 handler404 = "api.errors.json_not_found"
 handler500 = "api.errors.json_server_error"
