@@ -119,6 +119,13 @@ CACHES = {
         default=f"filecache://{BASE_DIR / '.cache'}" if DEBUG else "locmemcache://",
     )
 }
+# A cache call gives up after this long: a frozen Redis must not hold a request (rate limits
+# then fail open; see usage/ratelimit.py).
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=0.2)
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_timeout": CACHE_TIMEOUT_SECONDS, "socket_connect_timeout": CACHE_TIMEOUT_SECONDS}
+    )
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
@@ -16,7 +15,7 @@ from djstripe.models import WebhookEventTrigger
 from accounts.models import Customer
 from accounts.monitoring import GAUGES
 from accounts.periods import period_of
-from api.metrics import REFUSAL_CODES
+from api.metrics import CACHE_FAILURES, REFUSAL_CODES, cache_get, cache_up
 from usage.models import MonthlyUsage, Session, SessionStatus
 
 
@@ -50,12 +49,12 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
         )
     )
     for code in REFUSAL_CODES:
-        value = cache.get(f"metrics:refusals:{code}", 0)
+        value = cache_get(f"metrics:refusals:{code}")
         rows.append(("aigate_refusals_total", "counter", {"code": code}, value))
     day_ago = now - timedelta(days=1)
     # Refused deliveries are not stored (nothing is before the signature holds): counted.
     for code in ("bad_signature", "not_an_event", "too_large"):
-        value = cache.get(f"metrics:webhooks_refused:{code}", 0)
+        value = cache_get(f"metrics:webhooks_refused:{code}")
         rows.append(("aigate_webhooks_refused_total", "counter", {"code": code}, value))
     failed = WebhookEventTrigger.objects.filter(
         created__gte=day_ago, valid=True, processed=False
@@ -63,6 +62,9 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
     rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, failed))
     for gauge in GAUGES:  # the other layers' figures: queue, outboxes, jobs
         rows.extend(gauge(now))
+    rows.append(("aigate_cache_up", "gauge", {}, int(cache_up())))
+    for where, count in sorted(CACHE_FAILURES.items()):
+        rows.append(("aigate_cache_failures_total", "counter", {"where": where}, count))
     return rows
 
 

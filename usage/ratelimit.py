@@ -1,11 +1,16 @@
 """Requests per minute per customer, counted in the shared cache (Redis when configured).
 
-A fixed one-minute window: `INCR` of a key named after the customer and the minute.
+A fixed one-minute window: `INCR` of a key named after the customer and the minute. The count
+is taken with a short time-out (`CACHE_TIMEOUT_SECONDS`) and before any row lock. When the
+cache cannot be reached, rate limiting fails open: the request goes on, the failure is logged
+and counted (`/metrics`). Refusing a paying customer's sessions because a counter store is down
+would be worse than a minute without rate limits.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 import redis
@@ -14,6 +19,9 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from accounts.errors import RateLimited
+from api.metrics import cache_failure
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 
@@ -43,7 +51,9 @@ def _redis_incr(location: str):
     Django's cache builds a new Redis client object on every call, which costs more than the
     round trip itself; this path runs on every API request.
     """
-    return redis.Redis.from_url(location).register_script(_INCR_WITH_EXPIRY)
+    timeout = settings.CACHE_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(location, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return client.register_script(_INCR_WITH_EXPIRY)
 
 
 def _incr_generic(cache, key: str) -> int:
@@ -55,13 +65,25 @@ def _incr_generic(cache, key: str) -> int:
         return 1
 
 
-def rate_limit_check(*, subject: str, limit: int, now: float | None = None) -> None:
-    """Count one request for `subject`; raise RateLimited past `limit` in this minute."""
+def rate_limit_count(*, subject: str, now: float | None = None) -> int | None:
+    """Count one request for `subject` in this minute's window and return the count; None when
+    rate limits are off or the cache cannot be reached (fail open, logged and counted)."""
     if not settings.RATE_LIMITS_ENABLED:
+        return None
+    now = time.time() if now is None else now
+    try:
+        return _incr(f"rl:{subject}:{int(now // WINDOW_SECONDS)}")
+    except Exception:  # a cache down or frozen must not stop the request
+        cache_failure("rate_limit")
+        logger.warning("rate limit skipped: the cache cannot be reached", exc_info=True)
+        return None
+
+
+def rate_limit_enforce(*, count: int | None, limit: int, now: float | None = None) -> None:
+    """Raise RateLimited when `count` (from `rate_limit_count`) is past `limit`."""
+    if count is None or count <= limit:
         return
     now = time.time() if now is None else now
-    window = int(now // WINDOW_SECONDS)
-    count = _incr(f"rl:{subject}:{window}")
     if count > limit:
         retry_after = max(1, int(WINDOW_SECONDS - now % WINDOW_SECONDS + 0.999))
         raise RateLimited(
@@ -70,3 +92,8 @@ def rate_limit_check(*, subject: str, limit: int, now: float | None = None) -> N
             retry_after=retry_after,
             limit=limit,
         )
+
+
+def rate_limit_check(*, subject: str, limit: int, now: float | None = None) -> None:
+    """Count one request for `subject`; raise RateLimited past `limit` in this minute."""
+    rate_limit_enforce(count=rate_limit_count(subject=subject, now=now), limit=limit, now=now)

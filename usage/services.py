@@ -30,7 +30,7 @@ from accounts.rawsql import decimal, fetch_one, param_date, param_datetime
 from accounts.services.customers import customer_get_or_create
 from usage.alerts import usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
-from usage.ratelimit import rate_limit_check
+from usage.ratelimit import rate_limit_count, rate_limit_enforce
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,9 @@ def session_start(
     now = now or timezone.now()
     lock_sql = _LOCK_CUSTOMER_SQL[connection.features.has_select_for_update]
     customer_id = None
+    # Counted before the row lock: a slow or frozen cache never holds the customer's lock
+    # (and fails open); the plan's limit is compared once the lock has read it.
+    requests_this_minute = rate_limit_count(subject=external_id, now=now.timestamp())
     try:
         with transaction.atomic():
             row = fetch_one(lock_sql, [external_id])
@@ -136,7 +139,9 @@ def session_start(
                 customer_get_or_create(external_id=external_id, email=email)
                 row = fetch_one(lock_sql, [external_id])
             customer_id, requests_per_minute = row
-            rate_limit_check(subject=external_id, limit=requests_per_minute)
+            rate_limit_enforce(
+                count=requests_this_minute, limit=requests_per_minute, now=now.timestamp()
+            )
             session, alert_due = _admit(
                 session_id=session_id,
                 customer_id=customer_id,

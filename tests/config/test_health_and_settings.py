@@ -14,14 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_healthz_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
 
 
 def test_healthz_503_when_database_is_down(client):
     with mock.patch("config.health.connection.cursor", side_effect=DatabaseError("down")):
         response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["database"] == "unavailable"
+    assert response.json() == {"status": "error", "database": "unavailable", "cache": "ok"}
 
 
 def manage(*args, **env):
