@@ -1,5 +1,6 @@
 """Settings: every value comes from the environment (see `.env.example`)."""
 
+import re
 from pathlib import Path
 
 import environ
@@ -228,6 +229,16 @@ GRANDFATHER_MONTHS = env.int("GRANDFATHER_MONTHS", default=3)
 
 # --- Stripe (dj-stripe 2.11) ----------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# The shape dj-stripe accepts (djstripe.models.api.API_KEY_REGEX): any other key would be taken
+# here and then fail every webhook with InvalidStripeAPIKey.
+if STRIPE_SECRET_KEY and not re.fullmatch(
+    r"(sk|rk)_(test|live)_[a-zA-Z0-9]{24,}", STRIPE_SECRET_KEY
+):
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is not a Stripe secret key: expected sk_test_…, sk_live_… or a "
+        "restricted rk_test_…/rk_live_… key, then at least 24 letters and digits (copy it "
+        "from the Stripe dashboard, Developers → API keys)."
+    )
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""

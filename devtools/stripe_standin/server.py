@@ -89,7 +89,8 @@ _MUTATIONS = {
     "subscription_update",
     "subscription_cancel",
 }
-_API_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9]{8,}$")
+# What real Stripe accepts in test mode (and dj-stripe checks): the prefix, 24+ letters and digits.
+_API_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9]{24,}$")
 
 
 def decode_form(pairs) -> dict:
@@ -348,6 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = split.path
         request_id = objects.new_id("req_", 14)
         self._params = {}  # one handler serves every request of a kept-alive connection
+        self._key = ""
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length).decode("utf-8") if length else ""
         try:
@@ -430,6 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Authorization header, using Bearer auth "
                 "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
             )
+        self._key = key
         if not _API_KEY.match(key):
             raise StandinError(
                 401,
@@ -449,6 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "stripe_version": self.headers.get("Stripe-Version"),
                 "stripe_account": self.headers.get("Stripe-Account"),
                 "idempotency_key": self.headers.get("Idempotency-Key"),
+                "api_key": getattr(self, "_key", ""),
                 # What the client asked for (tests check e.g. `proration_behavior`).
                 "params": getattr(self, "_params", {}),
             }

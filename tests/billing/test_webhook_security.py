@@ -79,6 +79,25 @@ def test_a_signed_event_is_applied(client, paid):
     assert trigger.webhook_endpoint.id == settings.STRIPE_WEBHOOK_ENDPOINT_ID
 
 
+@pytest.fixture
+def restricted_key(settings):
+    """A restricted test key instead of the secret one, for our calls and dj-stripe's."""
+    key = "rk_test_" + "R" * 24
+    settings.STRIPE_SECRET_KEY = settings.STRIPE_TEST_SECRET_KEY = key
+    return key
+
+
+def test_a_restricted_key_works_end_to_end(restricted_key, client, api, standin):
+    stripe_products()
+    body = checkout(api, "starter", "alice", "alice@example.com")
+    Helpers(standin).complete(body["sessionId"])
+    events = {e["type"]: e for e in standin.events()}
+    assert post(client, events["customer.subscription.created"]).status_code == 200
+    assert alice().plan.code == "starter"
+    keys = {request["api_key"] for request in standin.requests if request.get("api_key")}
+    assert keys <= {restricted_key}, keys
+
+
 def test_missing_signature_is_refused(client, paid):
     response = client.post(
         "/webhooks/stripe",

@@ -125,3 +125,17 @@ def test_production_never_loads_the_development_tools():
     assert "db_worker" in commands and "run_schedule" in commands  # what production runs
     development = manage("help", "--commands", **{**PRODUCTION, "DEBUG": "true"})
     assert "stripe_standin" in development.stdout.split()
+
+
+@pytest.mark.parametrize("key", ["sk_test_anything", "sk_test_" + "x" * 23, "pk_test_" + "x" * 24])
+def test_a_stripe_key_dj_stripe_would_refuse_is_refused_at_start_up(key):
+    result = manage("check", **{**PRODUCTION, "STRIPE_SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "STRIPE_SECRET_KEY is not a Stripe secret key" in result.stderr
+    assert key not in result.stderr  # a key is never printed
+
+
+@pytest.mark.parametrize("key", ["sk_test_" + "x" * 24, "rk_live_" + "x" * 30])
+def test_stripe_secret_and_restricted_keys_are_accepted(key):
+    result = manage("check", **{**PRODUCTION, "STRIPE_SECRET_KEY": key})
+    assert result.returncode == 0, result.stderr

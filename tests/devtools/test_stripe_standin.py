@@ -472,3 +472,11 @@ def test_a_fail_rate_fails_about_that_share_of_calls():
 def test_the_command_refuses_impossible_faults():
     with pytest.raises(CommandError, match="--fail-rate from 0 to 1"):
         call_command("stripe_standin", "--fail-rate", "2")
+
+
+def test_only_keys_real_stripe_would_take_are_accepted(server):
+    for bad in ("sk_test_anything", "sk_test_" + "x" * 23, "pk_test_" + "x" * 24):
+        with pytest.raises(stripe.AuthenticationError):
+            stripe.Customer.list(api_key=bad)
+    for good in ("sk_test_" + "x" * 24, "rk_test_" + "y" * 30):
+        assert stripe.Customer.list(api_key=good).data == []
