@@ -1,5 +1,5 @@
-"""The Stripe side in the admin: the outbox of subscription price moves, and dj-stripe's mirror
-of Stripe's objects, whose actions need the change permission."""
+"""The Stripe side in the admin: the outbox of subscription price moves, and dj-stripe's
+subscriptions, whose cancel action only staff who may change them are offered."""
 
 from __future__ import annotations
 
@@ -49,22 +49,6 @@ class StripePriceMoveAdmin(ReadOnlyAdmin):
             ),
             messages.SUCCESS if queued else messages.WARNING,
         )
-
-
-def _actions_need_change_permission() -> None:
-    """dj-stripe's admin actions ("resync", "sync all") call Stripe and write the mirror, but
-    declare no permission, which Django reads as "anyone who may view". Require change."""
-    for model, model_admin in admin.site._registry.items():
-        if model._meta.app_label != "djstripe":
-            continue
-        for action in model_admin.actions or ():
-            function = getattr(model_admin, action) if isinstance(action, str) else action
-            function = getattr(function, "__func__", function)
-            if not getattr(function, "allowed_permissions", None):
-                function.allowed_permissions = ("change",)
-
-
-_actions_need_change_permission()
 
 
 @admin.action(description="Cancel selected subscriptions", permissions=["change"])

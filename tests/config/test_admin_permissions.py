@@ -10,6 +10,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from api.models import ServiceKey
+from config import urls  # noqa: F401  (the admin site as served: config/urls.py completes it)
 from tests.accounts.factories import UserFactory
 from tests.api.factories import ServiceKeyFactory
 

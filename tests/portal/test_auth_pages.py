@@ -90,8 +90,8 @@ def test_password_reset_by_email_end_to_end():
     done = client.post(form_url, {"new_password1": new, "new_password2": new})
     assert done["Location"] == "/accounts/reset/done/"
     assert "Password changed" in text(client.get(done["Location"]).content.decode())
-    assert Client().login(username="alice", password=new)
-    assert not Client().login(username="alice", password=PASSWORD)
+    assert signs_in("alice", new)
+    assert not signs_in("alice", PASSWORD)
 
     used_again = client.get(link)
     assert "This link no longer works" in text(used_again.content.decode())
@@ -115,7 +115,7 @@ def test_password_change_uses_the_customer_layout():
         {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
     )
     assert response["Location"] == "/accounts/password_change/done/"
-    assert Client().login(username="alice", password=new)
+    assert signs_in("alice", new)
 
 
 def test_admin_stays_staff_only():
@@ -129,3 +129,30 @@ def test_admin_stays_staff_only():
     assert staff.get("/admin/").status_code == 200
     # the admin keeps its own password-change page
     assert "/static/css/site.css" not in staff.get("/admin/password_change/").content.decode()
+
+
+def signs_in(username: str, password: str) -> bool:
+    """Whether the sign-in form takes these credentials (through django-axes, as a browser)."""
+    response = Client().post("/accounts/login/", {"username": username, "password": password})
+    return response.status_code == 302
+
+
+def test_sign_in_is_throttled_after_five_wrong_passwords(settings):
+    customer_with_login("starter", username="alice")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert not signs_in("alice", "not-the-password")
+    locked = Client().post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert locked.status_code == 429  # even the right password, until the cool-off ends
+    assert signs_in("bob-who-does-not-exist", "x") is False  # others are not locked out
+
+
+def test_staff_sign_in_to_the_admin_is_throttled_too(settings):
+    from tests.accounts.factories import UserFactory
+
+    staff = UserFactory(username="sam", is_staff=True)
+    staff.set_password(PASSWORD)
+    staff.save()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post("/admin/login/", {"username": "sam", "password": "wrong"})
+    locked = Client().post("/admin/login/", {"username": "sam", "password": PASSWORD})
+    assert locked.status_code == 429
