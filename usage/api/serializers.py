@@ -178,10 +178,11 @@ def _number(value):
 
 class PlanOutput(serializers.ModelSerializer):
     migratesTo = serializers.SlugRelatedField(
-        source="migrates_to", slug_field="code", read_only=True
+        source="migrates_to", slug_field="code", read_only=True, allow_null=True
     )
     billingUnit = serializers.CharField(source="billing_unit")
-    sessionsIncluded = serializers.IntegerField(source="included_sessions")
+    # A minute-billed legacy plan has no session quota: null, as the schema says.
+    sessionsIncluded = serializers.IntegerField(source="included_sessions", allow_null=True)
     estimatedMinutes = serializers.IntegerField(source="included_minutes")
     priceCents = serializers.IntegerField(source="price_cents")
     requestsPerMinute = serializers.IntegerField(source="requests_per_minute")
