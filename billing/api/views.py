@@ -20,11 +20,7 @@ from billing.api.serializers import (
     SubscriptionSwitchInput,
     SubscriptionSwitchOutput,
 )
-from billing.services.checkout import (
-    checkout_customer_resolve,
-    checkout_plan_get,
-    checkout_session_create,
-)
+from billing.services.checkout import checkout_plan_get, checkout_start
 from billing.services.plan_switch import PRORATION_BEHAVIOR, subscription_switch_plan
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
@@ -56,12 +52,12 @@ class CheckoutView(APIView):
         external_id = _caller_customer_id(
             request, fields["user_id"], refusal="A customer may start a Checkout only for itself."
         )
-        customer = checkout_customer_resolve(external_id=external_id, email=fields["email"])
         # Stripe sends the browser back to the customer pages' return views.
         site = settings.SITE_URL.rstrip("/")
         success = reverse("billing-checkout-success")
-        url, session_id = checkout_session_create(
-            customer=customer,
+        url, session_id = checkout_start(
+            external_id=external_id,
+            email=fields["email"],
             plan=plan,
             success_url=f"{site}{success}?plan={plan.code}&session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=site + reverse("billing-checkout-cancel"),

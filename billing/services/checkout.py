@@ -13,8 +13,14 @@ import logging
 
 from django.db import transaction
 
-from accounts.errors import Conflict, InvalidInput, StripeUnavailable, SubscriptionExists
-from accounts.models import Customer, Plan
+from accounts.errors import (
+    BillingError,
+    Conflict,
+    InvalidInput,
+    StripeUnavailable,
+    SubscriptionExists,
+)
+from accounts.models import Customer, Plan, PlanChange
 from accounts.services.customers import customer_get_or_create, plan_get
 from billing import stripe_gateway
 from billing.stripe_plans import plan_price_id
@@ -40,19 +46,47 @@ def checkout_plan_check(*, plan: Plan) -> None:
         )
 
 
-def checkout_customer_resolve(*, external_id: str, email: str = "") -> Customer:
-    """The customer a Checkout is for: provisioned on the free plan if unknown (as every API
-    call naming a user does), and given `email` if it has none (Stripe and our e-mails need
-    one)."""
-    customer, _ = customer_get_or_create(external_id=external_id, email=email)
-    if email and not customer.email:
+def checkout_start(
+    *, external_id: str, email: str, plan: Plan, success_url: str, cancel_url: str
+) -> tuple[str, str]:
+    """`checkout_session_create` for a `user_id`, which is provisioned on the free plan if
+    unknown. A Checkout that fails writes nothing: a customer provisioned for it (that Stripe
+    never saw) is removed again, with its provisioning row, and a missing e-mail address is
+    saved only once Stripe has taken it. Returns (url, session_id)."""
+    customer, created = customer_get_or_create(external_id=external_id, email=email)
+    try:
+        url, session_id = checkout_session_create(
+            customer=customer,
+            plan=plan,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            email=email,
+        )
+    except BillingError:
+        if created:
+            _unprovision(customer)
+        raise
+    if email:
         Customer.objects.filter(pk=customer.pk, email="").update(email=email)
-        customer.email = email
-    return customer
+    return url, session_id
+
+
+def _unprovision(customer: Customer) -> None:
+    """Remove a customer provisioned for a Checkout that failed, unless something else uses
+    it by now (a session started meanwhile) or Stripe made its customer (a retry reuses it)."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        if locked is None or locked.stripe_customer_id or locked.sessions.exists():
+            return
+        if PlanChange.objects.filter(customer=locked).count() != 1:
+            return
+        PlanChange.objects.filter(customer=locked).delete()
+        locked.delete()
+    logger.info("provisioning undone: checkout failed", extra={"customer": customer.external_id})
 
 
 def checkout_session_create(
-    *, customer: Customer, plan: Plan, success_url: str, cancel_url: str
+    *, customer: Customer, plan: Plan, success_url: str, cancel_url: str, email: str = ""
 ) -> tuple[str, str]:
     """Start a Stripe Checkout Session (subscription mode) for `plan`; returns (url, session_id).
 
@@ -84,6 +118,8 @@ def checkout_session_create(
             f"No Stripe price is configured for the {plan.code} plan "
             "(run `manage.py stripe_setup_products` and set STRIPE_PRICE_*)."
         )
+    if email and not current.email:
+        current.email = email  # what Stripe's customer gets; ours is saved once all went well
     stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
     metadata = {"user_id": current.external_id, "plan": plan.code}
     session = stripe_gateway.checkout_session_create(

@@ -226,3 +226,39 @@ def test_stripe_is_never_called_inside_a_transaction(standin, customer_on):
             customer=nina, plan=plan("starter"), success_url="https://x.test/", cancel_url=""
         )
     assert stripe.Customer.list(**OPTIONS).data == []
+
+
+def test_stripe_down_for_an_unknown_user_provisions_nobody(api):
+    plan_row = plan("starter")
+    plan_row.stripe_price_id = "price_configured"
+    plan_row.save()
+    before = snapshot()
+    response = api.post(
+        URL, {"plan": "starter", "user_id": "newcomer", "email": "n@example.com"}, format="json"
+    )
+    assert response.status_code == 503
+    assert snapshot() == before
+    assert not Customer.objects.filter(external_id="newcomer").exists()
+
+
+def test_stripe_down_leaves_a_customers_missing_email_unwritten(api, customer_on):
+    customer_on("free", external_id="lea", email="")
+    plan_row = plan("starter")
+    plan_row.stripe_price_id = "price_configured"
+    plan_row.save()
+    response = api.post(
+        URL, {"plan": "starter", "user_id": "lea", "email": "lea@example.com"}, format="json"
+    )
+    assert response.status_code == 503
+    assert Customer.objects.get(external_id="lea").email == ""
+
+
+def test_a_checkout_that_succeeds_keeps_the_new_customer_and_its_email(api, standin):
+    stripe_products()
+    response = api.post(
+        URL, {"plan": "starter", "user_id": "newcomer", "email": "n@example.com"}, format="json"
+    )
+    assert response.status_code == 201
+    newcomer = Customer.objects.get(external_id="newcomer")
+    assert (newcomer.email, newcomer.plan.code) == ("n@example.com", "free")
+    assert newcomer.stripe_customer_id.startswith("cus_")
