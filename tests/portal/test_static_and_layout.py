@@ -66,3 +66,19 @@ def test_unknown_page_gets_the_layout_and_the_api_keeps_json():
     api = Client().get("/api/v1/no-such-endpoint")
     assert api.status_code == 404
     assert api.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/pricing/", "/accounts/login/"])
+def test_the_pages_send_a_content_security_policy(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    for directive in ("script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"):
+        assert directive in policy
+    assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
+
+
+@pytest.mark.django_db
+def test_the_admin_keeps_djangos_own_headers(admin_client):
+    assert "Content-Security-Policy" not in admin_client.get("/admin/")
