@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from accounts.fields import InternationalEmailField
+
 
 class BillingUnit(models.TextChoices):
     SESSIONS = "sessions", "Sessions"
@@ -92,7 +94,7 @@ class Customer(models.Model):
     external_id = models.CharField(
         max_length=255, unique=True, help_text="The user_id / clientId the proxy and dashboard use."
     )
-    email = models.EmailField(blank=True)
+    email = InternationalEmailField(blank=True)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="customers")
     status = models.CharField(
         max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
@@ -286,7 +288,7 @@ class EmailNotification(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(max_length=24, choices=EmailKind.choices)
     dedupe_key = models.CharField(max_length=120, help_text="e.g. the month or the batch id.")
-    to_email = models.EmailField()
+    to_email = InternationalEmailField()
     subject = models.CharField(max_length=255, blank=True)
     context = models.JSONField(
         default=dict, blank=True, help_text="What the templates show (encoded model references)."

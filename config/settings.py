@@ -191,6 +191,9 @@ TASK_STALE_SECONDS = env.int("TASK_STALE_SECONDS", default=3600)
 
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":  # noqa: F821 (set just above)
+    # Internationalised addresses go out with SMTPUTF8 (accounts/mail.py).
+    EMAIL_BACKEND = "accounts.mail.SmtpUtf8EmailBackend"
 # A stuck SMTP server fails a delivery attempt after this many seconds (it is retried later).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI-Gate billing <billing@ai-gate.dev>")

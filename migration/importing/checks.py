@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
+from accounts.validators import validate_international_email
 from migration.importing.parse import OLD_PLAN_CODES, CsvTable, quoted
 from migration.importing.report import ImportIssue
 
@@ -170,7 +170,7 @@ def _email(email: str) -> str:
     if len(email) > 254:
         raise _Bad(f"email is longer than 254 characters: {quoted(email)}")
     try:
-        validate_email(email)
+        validate_international_email(email)
     except ValidationError:
         raise _Bad(f"email {quoted(email)} is not an e-mail address") from None
     return email

@@ -158,11 +158,19 @@ class SmtpServer:
     """An aiosmtpd Controller on 127.0.0.1 and a free port with a `RecordingHandler`; a
     context manager (the server runs in its own thread)."""
 
-    def __init__(self, *, delay: float = 0.0):
+    def __init__(self, *, delay: float = 0.0, smtputf8: bool = False):
         self.handler = RecordingHandler(delay=delay)
         self.port = _free_port()
-        # A slow server must not time out our client's session on its own.
-        self.controller = Controller(self.handler, hostname=HOST, port=self.port, timeout=600)
+        # A slow server must not time out our client's session on its own. `smtputf8`:
+        # whether it offers RFC 6531's SMTPUTF8 (internationalised addresses).
+        self.controller = Controller(
+            self.handler,
+            hostname=HOST,
+            port=self.port,
+            timeout=600,
+            enable_SMTPUTF8=smtputf8,
+            decode_data=False,
+        )
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

@@ -3,16 +3,17 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator
 from rest_framework import serializers
 
+from accounts.fields import InternationalEmailSerializerField
 from accounts.models import Plan
+from accounts.validators import validate_international_email
 from usage.models import Session, SessionStatus
 from usage.selectors import UsageSummary
 
 PROJECT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
-_EMAIL = EmailValidator()
+_EMAIL = validate_international_email
 
 
 class SessionStartInput(serializers.Serializer):
@@ -25,7 +26,7 @@ class SessionStartInput(serializers.Serializer):
         default="default",
         error_messages={"invalid": "Use letters, digits and _ . : - only."},
     )
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = InternationalEmailSerializerField(required=False, allow_blank=True, default="")
 
     @classmethod
     def validated(cls, data) -> dict:
