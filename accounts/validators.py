@@ -20,7 +20,8 @@ class InternationalEmailValidator(EmailValidator):
     its ASCII (punycode) form."""
 
     def __call__(self, value) -> None:
-        if not isinstance(value, str) or value.count("@") < 1 or len(value) > 320:
+        # 254: the longest address a mail path carries (RFC 5321), and our columns' length.
+        if not isinstance(value, str) or value.count("@") < 1 or len(value) > 254:
             raise ValidationError(self.message, code=self.code, params={"value": value})
         local, domain = value.rsplit("@", 1)
         if value.isascii():

@@ -92,3 +92,22 @@ def test_a_server_without_smtputf8_refuses_it_for_good_with_the_reason(smtp_sett
         assert row.status == EmailStatus.FAILED
         assert "553" in row.error and "SMTPUTF8" in row.error
         assert server.counts() == {}
+
+
+def test_an_address_longer_than_a_mail_path_is_refused():
+    """Found by schemathesis: a 256-character address passed and overflowed the column."""
+    long_domain = ".".join(["a" * 63] * 4)
+    with pytest.raises(ValidationError):
+        validate_international_email(f"0@{long_domain}")
+
+
+@pytest.mark.django_db
+def test_a_session_start_with_an_overlong_email_is_a_400(api):
+    long_domain = ".".join(["a" * 63] * 4)
+    response = api.post(
+        "/api/v1/sessions",
+        {"session_id": "s1", "user_id": "u1", "email": f"0@{long_domain}"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "email" in response.json()["errors"]
