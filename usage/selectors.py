@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.db.models import (
     Case,
@@ -18,8 +18,9 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from accounts.models import Customer, Plan
+from accounts.models import Customer, Plan, PlanChange
 from accounts.periods import Period, period_of
 from accounts.rawsql import aware, decimal, fetch_one, param_date
 from usage.models import MonthlyUsage, Session
@@ -153,15 +154,6 @@ def _zero_summary(*, plan: Plan, period: Period, customer: Customer | None = Non
     )
 
 
-def usage_history(*, customer: Customer, months: int = 3, before: Period | None = None):
-    """The customer's MonthlyUsage rows for the `months` months before `before` (or now)."""
-    end = (before or period_of()).start
-    start = end
-    for _ in range(months):
-        start = Period(start).previous().start
-    return MonthlyUsage.objects.filter(customer=customer, period__gte=start, period__lt=end)
-
-
 def sessions_for_customer(*, customer: Customer) -> QuerySet[Session]:
     return Session.objects.filter(customer=customer).select_related("project")
 
@@ -198,4 +190,95 @@ def customers_with_usage(
             default=F("plan__included_sessions"),
             output_field=IntegerField(),
         ),
+    )
+
+
+# --- Where the month is heading, and the months before -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    projected: int  # use by the month's end at this month's pace, in the plan's unit
+    exhausts_on: date | None  # the day the quota runs out at that pace; None if it won't
+
+
+def usage_forecast(summary: UsageSummary, *, now: datetime | None = None) -> Forecast:
+    """This month's pace carried to its end. The pace is the use so far over the time elapsed,
+    counted as at least one day (on the 1st at 00:05 a few sessions are not a thousand a day).
+    No use: nothing projected. Already at the quota: it ran out today at the latest."""
+    now = now or timezone.now()
+    period = summary.period
+    used = Decimal(summary.used)
+    quota = Decimal(summary.plan.quota or 0)
+    if used <= 0:
+        return Forecast(projected=0, exhausts_on=None)
+    month_days = Decimal((period.end - period.start).days + 1)
+    elapsed_days = max(Decimal((now - period.starts_at).total_seconds()) / 86400, Decimal(1))
+    elapsed_days = min(elapsed_days, month_days)
+    pace = used / elapsed_days  # per day
+    projected = int((pace * month_days).to_integral_value(rounding=ROUND_HALF_UP))
+    if quota and used >= quota:
+        return Forecast(projected=projected, exhausts_on=now.date())
+    if not quota or pace * month_days <= quota:
+        return Forecast(projected=projected, exhausts_on=None)
+    day = int((quota / pace).to_integral_value(rounding=ROUND_CEILING))  # days from the 1st
+    return Forecast(projected=projected, exhausts_on=period.start + timedelta(days=day - 1))
+
+
+@dataclass(frozen=True)
+class UsageMonth:
+    month: str  # "2026-11"
+    sessions_used: int
+    minutes_used: Decimal  # minutes of sessions that did not fail: what a minute quota counts
+    included: int  # the quota of the plan in effect at the month's end (its current plan now)
+    unit: str  # "sessions" or "minutes"
+
+
+HISTORY_MONTHS = 12
+
+
+def usage_history(
+    *, external_id: str, now: datetime | None = None, months: int = HISTORY_MONTHS
+) -> list[UsageMonth]:
+    """The `months` most recent calendar months, newest first, with each month's plan taken
+    from the audit trail (the plan in effect at that month's end). Three queries."""
+    period = period_of(now)
+    periods = [period]
+    for _ in range(months - 1):
+        periods.append(periods[-1].previous())
+    customer = Customer.objects.select_related("plan").filter(external_id=external_id).first()
+    if customer is None:
+        free = Plan.objects.get(code="free")
+        return [_month(p, None, free) for p in periods]
+    rows = {
+        row.period: row
+        for row in MonthlyUsage.objects.filter(
+            customer=customer, period__gte=periods[-1].start, period__lte=period.start
+        )
+    }
+    changes = list(
+        PlanChange.objects.filter(customer=customer)
+        .select_related("from_plan", "to_plan")
+        .order_by("created_at", "id")
+    )
+    return [
+        _month(p, rows.get(p.start), _plan_at(p.ends_at, changes, customer.plan)) for p in periods
+    ]
+
+
+def _plan_at(moment: datetime, changes: list, current: Plan) -> Plan:
+    before = [change for change in changes if change.created_at < moment]
+    if before:
+        return before[-1].to_plan
+    first = changes[0] if changes else None
+    return (first.from_plan or first.to_plan) if first else current
+
+
+def _month(period: Period, row, plan: Plan) -> UsageMonth:
+    return UsageMonth(
+        month=period.label,
+        sessions_used=(row.total_sessions - row.failed_sessions) if row else 0,
+        minutes_used=row.billable_minutes if row else Decimal(0),
+        included=plan.quota,
+        unit=plan.billing_unit,
     )

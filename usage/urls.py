@@ -4,6 +4,7 @@ from usage.api import views
 
 urlpatterns = [
     path("billing/usage", views.UsageView.as_view(), name="billing-usage"),
+    path("billing/usage/history", views.UsageHistoryView.as_view(), name="billing-usage-history"),
     path("api/v1/sessions", views.SessionStartView.as_view(), name="session-start"),
     path(
         "api/v1/sessions/<str:session_id>/end", views.SessionEndView.as_view(), name="session-end"

@@ -9,7 +9,7 @@ from accounts.fields import InternationalEmailSerializerField
 from accounts.models import Plan
 from accounts.validators import validate_international_email
 from usage.models import Session, SessionStatus
-from usage.selectors import UsageSummary
+from usage.selectors import Forecast, UsageMonth, UsageSummary
 
 PROJECT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 _PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
@@ -115,6 +115,15 @@ def _timestamp(value):
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+class ForecastOutput(serializers.Serializer):
+    projected = serializers.IntegerField(
+        help_text="Use by the month's end at this month's pace, in the plan's unit."
+    )
+    exhaustsOn = serializers.DateField(
+        allow_null=True, help_text="The day the quota runs out at that pace; null if it won't."
+    )
+
+
 class UsageOutput(serializers.Serializer):
     """The seed's keys exactly, then extras for the dashboard."""
 
@@ -137,9 +146,10 @@ class UsageOutput(serializers.Serializer):
     period = serializers.DictField()
     grandfatheredUntil = serializers.DateTimeField(allow_null=True)
     nextPlan = serializers.CharField(allow_null=True)
+    forecast = ForecastOutput()
 
     @staticmethod
-    def from_summary(summary: UsageSummary, *, external_id: str) -> dict:
+    def from_summary(summary: UsageSummary, *, external_id: str, forecast: Forecast) -> dict:
         plan, customer = summary.plan, summary.customer
         minutes_plan = plan.bills_minutes
         return {
@@ -167,7 +177,35 @@ class UsageOutput(serializers.Serializer):
             "nextPlan": customer.grandfather_plan.code
             if customer and customer.grandfather_plan
             else None,
+            "forecast": {
+                "projected": forecast.projected,
+                "exhaustsOn": forecast.exhausts_on.isoformat() if forecast.exhausts_on else None,
+            },
         }
+
+
+class UsageMonthOutput(serializers.Serializer):
+    month = serializers.CharField(help_text="The calendar month (UTC), e.g. 2026-11.")
+    sessionsUsed = serializers.IntegerField(help_text="Sessions that did not fail.")
+    minutesUsed = serializers.FloatField(
+        help_text="Minutes of the sessions that did not fail (what a minute quota counts)."
+    )
+    included = serializers.IntegerField(help_text="The quota of the plan that month.")
+    unit = serializers.ChoiceField(choices=["sessions", "minutes"])
+
+    @staticmethod
+    def payload(month: UsageMonth) -> dict:
+        return {
+            "month": month.month,
+            "sessionsUsed": month.sessions_used,
+            "minutesUsed": _number(month.minutes_used),
+            "included": month.included,
+            "unit": month.unit,
+        }
+
+
+class UsageHistoryOutput(serializers.Serializer):
+    months = UsageMonthOutput(many=True)
 
 
 def _number(value):

@@ -17,11 +17,13 @@ from usage.api.serializers import (
     SessionEndInput,
     SessionOutput,
     SessionStartInput,
+    UsageHistoryOutput,
+    UsageMonthOutput,
     UsageOutput,
 )
 from usage.metrics import metrics_text
 from usage.ratelimit import rate_limit_check
-from usage.selectors import usage_summary
+from usage.selectors import usage_forecast, usage_history, usage_summary
 from usage.services import session_end, session_start
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
@@ -42,18 +44,56 @@ class UsageView(APIView):
         responses={200: UsageOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
     )
     def get(self, request):
-        external_id = request.query_params.get("user_id", "").strip()
-        if is_service(request):
-            if not external_id:
-                raise ValidationError({"user_id": ["This query parameter is required."]})
-        else:
-            own = signed_in_customer(request)
-            if external_id and external_id != own.external_id:
-                raise PermissionDenied("A customer may read only its own usage.")
-            external_id = own.external_id
+        external_id = _readable_customer_id(request)
         summary = usage_summary(external_id=external_id)
         rate_limit_check(subject=external_id, limit=summary.plan.requests_per_minute)
-        return Response(UsageOutput.from_summary(summary, external_id=external_id))
+        return Response(
+            UsageOutput.from_summary(
+                summary, external_id=external_id, forecast=usage_forecast(summary)
+            )
+        )
+
+
+def _readable_customer_id(request) -> str:
+    """The `user_id` a read is for: any one for a service key (required), only its own for a
+    signed-in customer (who may omit it)."""
+    external_id = request.query_params.get("user_id", "").strip()
+    if is_service(request):
+        if not external_id:
+            raise ValidationError({"user_id": ["This query parameter is required."]})
+        return external_id
+    own = signed_in_customer(request)
+    if external_id and external_id != own.external_id:
+        raise PermissionDenied("A customer may read only its own usage.")
+    return own.external_id
+
+
+class UsageHistoryView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="The 12 most recent calendar months of a customer's usage, newest first",
+        parameters=[
+            OpenApiParameter(
+                "user_id",
+                str,
+                description="Required with a service key; a signed-in customer may omit it.",
+            )
+        ],
+        responses={200: UsageHistoryOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
+    )
+    def get(self, request):
+        external_id = _readable_customer_id(request)
+        months = usage_history(external_id=external_id)
+        rate_limit_check(subject=external_id, limit=_requests_per_minute(external_id))
+        return Response({"months": [UsageMonthOutput.payload(month) for month in months]})
+
+
+def _requests_per_minute(external_id: str) -> int:
+    plan = Plan.objects.filter(customers__external_id=external_id).first() or Plan.objects.get(
+        code="free"
+    )
+    return plan.requests_per_minute
 
 
 class SessionStartView(APIView):
