@@ -180,6 +180,7 @@ class ChangeSource(models.TextChoices):
     MIGRATION = "migration", "Migration batch"
     ROLLBACK = "rollback", "Rollback"
     IMPORT = "import", "Import"
+    RECONCILE = "reconcile", "Reconciliation with Stripe"
     SYSTEM = "system", "System"
 
 

@@ -222,6 +222,20 @@ def subscription_change_price(
     return updated
 
 
+def subscriptions_sync(*, stripe_customer_id: str) -> int:
+    """Read every subscription of a Stripe customer from Stripe and sync it into dj-stripe's
+    tables (what reconciliation compares with). Returns how many."""
+    from djstripe.models import Subscription
+
+    with _stripe_call("list the customer's subscriptions"):
+        found = stripe.Subscription.list(customer=stripe_customer_id, status="all", **_options())
+        subscriptions = list(found.auto_paging_iter())
+    with _stripe_call("sync the subscriptions"):
+        for subscription in subscriptions:
+            Subscription.sync_from_stripe_data(subscription, api_key=settings.STRIPE_SECRET_KEY)
+    return len(subscriptions)
+
+
 # --- products and prices (stripe_setup_products) --------------------------------------------
 
 

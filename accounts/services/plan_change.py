@@ -44,7 +44,12 @@ Stripe price id a rollback restores, else empty)."""
 # Sources whose changes come from Stripe's own state (or the old system's): nothing to tell
 # Stripe about them.
 SOURCES_FOLLOWING_STRIPE = frozenset(
-    {ChangeSource.WEBHOOK.value, ChangeSource.IMPORT.value, ChangeSource.API.value}
+    {
+        ChangeSource.WEBHOOK.value,
+        ChangeSource.IMPORT.value,
+        ChangeSource.API.value,
+        ChangeSource.RECONCILE.value,
+    }
 )
 
 CHUNK = 5000

@@ -206,7 +206,7 @@ def subscription_state_apply(
         # customer back; the move's own webhook brings Stripe in line with the plan.
         plan = locked.plan
     else:
-        plan = _plan_for(state, current=locked.plan)
+        plan = plan_for_subscription(state, current=locked.plan)
     reason = f"Stripe subscription {state.subscription_id} is {state.status} ({event_type})"
     changes = []
     before = customer_state(locked)
@@ -253,7 +253,7 @@ def subscription_state_apply(
     return changes
 
 
-def _plan_for(state: SubscriptionState, *, current: Plan) -> Plan:
+def plan_for_subscription(state: SubscriptionState, *, current: Plan) -> Plan:
     if state.status in ENDED_STATUSES:
         return Plan.objects.get(code=DEFAULT_PLAN_CODE)
     for price_id in state.price_ids:
