@@ -110,3 +110,115 @@ def daily_chart(*, counts: dict[date, int], period: Period, today: date) -> Dail
         y_labels=y_labels,
         width=days * SLOT_WIDTH,
     )
+
+
+# --- The last twelve months, as a share of each month's quota ------------------------------
+#
+# Months may differ in plan and unit (a legacy customer's minute months, then sessions), so
+# each bar is that month's use over that month's quota: the 100 % line is "your quota",
+# whatever it counted. The figures themselves are in the table and each bar's tooltip.
+
+MONTH_SLOT = 10  # viewBox units per month
+MONTH_BAR = 6
+PERCENT_STEPS = (100, 150, 200, 300, 500, 1000)
+
+
+@dataclass(frozen=True)
+class MonthBar:
+    month: date  # the 1st of the month
+    used: int  # in the month's unit, floored
+    included: int
+    unit: str
+    percent: int  # of the month's quota; 0 when the quota is 0
+    x: float
+    y: float
+    height: float
+    is_current: bool
+    projected: int | None = None  # the current month only: use at this pace by its end
+    projected_y: float | None = None
+    projected_height: float | None = None
+
+
+@dataclass(frozen=True)
+class MonthlyChart:
+    bars: list[MonthBar]  # oldest first, as read left to right
+    scale_percent: int
+    quota_y: float  # where the 100 % line is drawn
+    x_labels: list[AxisLabel]
+    y_labels: list[AxisLabel]
+    width: int
+    height: int = CHART_HEIGHT
+
+    @property
+    def rows(self) -> list[MonthBar]:
+        """The table: newest first, like the API."""
+        return list(reversed(self.bars))
+
+
+def _percent(used: int, included: int) -> int:
+    return int(used * 100 // included) if included else 0
+
+
+def monthly_chart(*, months: list, projected: int) -> MonthlyChart:
+    """`months`: the API's history (UsageMonth, newest first); `projected`: the current month's
+    forecast in its unit, drawn as an outline above its bar."""
+    ordered = list(reversed(months))
+    values = []
+    for month in ordered:
+        used = int(month.minutes_used if month.unit == "minutes" else month.sessions_used)
+        values.append((month, used, _percent(used, month.included)))
+    current_projected = _percent(projected, ordered[-1].included) if ordered else 0
+    highest = max([percent for _, _, percent in values] + [current_projected, 100])
+    scale = next((step for step in PERCENT_STEPS if step >= highest), highest)
+    bars = []
+    for index, (month, used, percent) in enumerate(values):
+        height = percent / scale * CHART_HEIGHT
+        if used:
+            height = max(height, MIN_VISIBLE_HEIGHT)
+        year, number = (int(part) for part in month.month.split("-"))
+        is_current = index == len(values) - 1
+        extra = {}
+        if is_current and projected > used:
+            projected_height = current_projected / scale * CHART_HEIGHT
+            extra = {
+                "projected": projected,
+                "projected_y": round(CHART_HEIGHT - projected_height, 2),
+                "projected_height": round(projected_height - height, 2),
+            }
+        bars.append(
+            MonthBar(
+                month=date(year, number, 1),
+                used=used,
+                included=month.included,
+                unit=month.unit,
+                percent=percent,
+                x=round(index * MONTH_SLOT + (MONTH_SLOT - MONTH_BAR) / 2, 2),
+                y=round(CHART_HEIGHT - height, 2),
+                height=round(height, 2),
+                is_current=is_current,
+                **extra,
+            )
+        )
+    count = max(len(bars), 1)
+    x_labels = [
+        AxisLabel(
+            text=f"{bar.month:%b}" + (f" {bar.month:%y}" if bar.month.month == 1 or not i else ""),
+            position=round((i + 0.5) / count * 100, 2),
+        )
+        for i, bar in enumerate(bars)
+        if (len(bars) - 1 - i) % 2 == 0  # every other month, ending with this one
+    ]
+    quota_y = round(CHART_HEIGHT - 100 / scale * CHART_HEIGHT, 2)
+    y_labels = [
+        AxisLabel(text=f"{scale}%", position=0),
+        AxisLabel(text="100%", position=quota_y) if scale != 100 else None,
+        AxisLabel(text="0", position=100),
+    ]
+    return MonthlyChart(
+        bars=bars,
+        scale_percent=scale,
+        quota_y=quota_y,
+        x_labels=x_labels,
+        y_labels=[label for label in y_labels if label],
+        width=count * MONTH_SLOT,
+    )

@@ -239,3 +239,22 @@ def status_notice(customer: Customer) -> str | None:
     if customer.status == CustomerStatus.CANCELED:
         return "canceled"
     return None
+
+
+def forecast_sentence(*, forecast, usage: UsageDisplay, today: date) -> str:
+    """Where the month is heading, in words, from `usage.selectors.usage_forecast`."""
+    unit = usage.unit
+    if not forecast.projected:
+        return f"No {unit} used yet this month: nothing to project."
+    if forecast.exhausts_on is not None and forecast.exhausts_on <= today and usage.is_reached:
+        return f"Your quota is used up; it resets on {usage.resets_on.day} {usage.resets_on:%B}."
+    if forecast.exhausts_on is not None:
+        return (
+            f"At this pace you will run out around {forecast.exhausts_on.day} "
+            f"{forecast.exhausts_on:%B} (about {format_count(forecast.projected)} {unit} "
+            f"by the month's end, for {usage.quota} included)."
+        )
+    return (
+        f"At this pace about {format_count(forecast.projected)} of {usage.quota} {unit} "
+        f"by {usage.period_end.day} {usage.period_end:%B}."
+    )

@@ -12,10 +12,16 @@ from django.views.decorators.http import require_safe
 
 from accounts.periods import period_of
 from accounts.selectors import public_plans
-from portal.charts import daily_chart
-from portal.presenters import PlanTerms, plan_cards, status_notice, usage_display
+from portal.charts import daily_chart, monthly_chart
+from portal.presenters import (
+    PlanTerms,
+    forecast_sentence,
+    plan_cards,
+    status_notice,
+    usage_display,
+)
 from portal.selectors import customer_for_user, projects_with_sessions, sessions_per_day
-from usage.selectors import usage_summary_for
+from usage.selectors import usage_forecast, usage_history_for, usage_summary_for
 
 # The API endpoints the pricing page's script posts the plan to: Checkout for a new
 # subscription, the switch for a customer who already pays through one.
@@ -43,9 +49,14 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     period = period_of(now)
     summary = usage_summary_for(customer=customer, period=period)
     counts = sessions_per_day(customer=customer, period=period)
+    usage = usage_display(summary)
+    forecast = usage_forecast(summary, now=now)
+    history = usage_history_for(customer, now=now)
     context = {
         "customer": customer,
-        "usage": usage_display(summary),
+        "usage": usage,
+        "forecast": forecast_sentence(forecast=forecast, usage=usage, today=now.date()),
+        "history": monthly_chart(months=history, projected=forecast.projected),
         "plan_terms": PlanTerms(customer.plan),
         "next_plan_terms": PlanTerms(customer.grandfather_plan)
         if customer.is_grandfathered

@@ -250,6 +250,22 @@ def usage_history(
     if customer is None:
         free = Plan.objects.get(code="free")
         return [_month(p, None, free) for p in periods]
+    return usage_history_for(customer, periods=periods)
+
+
+def usage_history_for(
+    customer: Customer,
+    *,
+    now: datetime | None = None,
+    months: int = HISTORY_MONTHS,
+    periods: list[Period] | None = None,
+) -> list[UsageMonth]:
+    """`usage_history` for a customer already loaded (with its plan): two queries."""
+    if periods is None:
+        periods = [period_of(now)]
+        for _ in range(months - 1):
+            periods.append(periods[-1].previous())
+    period = periods[0]
     rows = {
         row.period: row
         for row in MonthlyUsage.objects.filter(

@@ -50,6 +50,11 @@ def test_sign_in_read_usage_and_sign_out(open_page, live_server):
         {1, today.day}
     )
     assert page.get_by_test_id("projects").inner_text().startswith("web")
+    assert page.get_by_test_id("forecast").inner_text().startswith("At this pace about")
+    history = page.locator("svg[data-testid=history-chart] rect.chart__bar")
+    assert history.count() == 1 and history.is_visible()
+    page.get_by_text("Show the figures").nth(1).click()
+    assert page.get_by_test_id("history-table").locator("tbody tr").count() == 12
     assert page.get_by_role("button", name="Sign in").count() == 0
     assert (
         page.get_by_role("link", name="Change plan").evaluate(
