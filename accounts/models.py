@@ -7,6 +7,8 @@ The tables keep the names they had when these models lived in the `billing` app
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -77,6 +79,15 @@ class Plan(models.Model):
     @property
     def bills_minutes(self) -> bool:
         return self.billing_unit == BillingUnit.MINUTES
+
+    @property
+    def public_name(self) -> str:
+        """The name customers read: staff's "Pro (minutes, legacy)" is "Pro (minutes)" to the
+        customer who bought Pro, and never "legacy"."""
+        if not self.is_legacy:
+            return self.name
+        base = re.sub(r"\s*\([^)]*\)\s*$", "", self.name).strip() or self.name
+        return f"{base} (minutes)" if self.bills_minutes else base
 
     @property
     def quota(self) -> int:

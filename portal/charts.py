@@ -1,4 +1,5 @@
-"""The sessions-per-day bar chart, laid out on the server and drawn as inline SVG.
+"""The per-day bar chart (sessions, or minutes on a minute plan), laid out on the server and
+drawn as inline SVG.
 
 The SVG holds only the bars and grid lines (it stretches to the width it is given); the
 axis labels are HTML placed by percentage, so that text keeps its size on a phone.
@@ -21,7 +22,7 @@ LABEL_EVERY = 7
 @dataclass(frozen=True)
 class DayBar:
     day: date
-    sessions: int
+    value: int  # sessions, or whole minutes on a minute plan
     x: float
     y: float
     width: float
@@ -46,6 +47,11 @@ class DailyChart:
     y_labels: list[AxisLabel]
     width: int = 0
     height: int = CHART_HEIGHT
+    unit: str = "sessions"
+
+    @property
+    def singular(self) -> str:
+        return self.unit[:-1]
 
     @property
     def shown_bars(self) -> list[DayBar]:
@@ -65,20 +71,22 @@ def nice_ceiling(value: int) -> int:
         magnitude *= 10
 
 
-def daily_chart(*, counts: dict[date, int], period: Period, today: date) -> DailyChart:
+def daily_chart(
+    *, counts: dict[date, int], period: Period, today: date, unit: str = "sessions"
+) -> DailyChart:
     days = (period.end - period.start).days + 1
     scale_max = nice_ceiling(max(counts.values(), default=0))
     bars = []
     for index in range(days):
         day = period.start + timedelta(days=index)
-        sessions = counts.get(day, 0)
-        height = sessions / scale_max * CHART_HEIGHT if sessions else 0.0
-        if sessions:
+        value = counts.get(day, 0)
+        height = value / scale_max * CHART_HEIGHT if value else 0.0
+        if value:
             height = max(height, MIN_VISIBLE_HEIGHT)
         bars.append(
             DayBar(
                 day=day,
-                sessions=sessions,
+                value=value,
                 x=round(index * SLOT_WIDTH + (SLOT_WIDTH - BAR_WIDTH) / 2, 2),
                 y=round(CHART_HEIGHT - height, 2),
                 width=BAR_WIDTH,
@@ -87,7 +95,7 @@ def daily_chart(*, counts: dict[date, int], period: Period, today: date) -> Dail
                 is_future=day > today,
             )
         )
-    busiest = max((bar for bar in bars if bar.sessions), key=lambda b: b.sessions, default=None)
+    busiest = max((bar for bar in bars if bar.value), key=lambda b: b.value, default=None)
     x_labels = [
         AxisLabel(
             text=f"{bar.day.day} {bar.day:%b}",
@@ -104,7 +112,8 @@ def daily_chart(*, counts: dict[date, int], period: Period, today: date) -> Dail
     return DailyChart(
         bars=bars,
         scale_max=scale_max,
-        total=sum(bar.sessions for bar in bars),
+        total=sum(bar.value for bar in bars),
+        unit=unit,
         busiest=busiest,
         x_labels=x_labels,
         y_labels=y_labels,

@@ -92,7 +92,10 @@ class UsageDisplay:
 def usage_display(summary: UsageSummary) -> UsageDisplay:
     plan = summary.plan
     if plan.bills_minutes:
-        used, remaining = summary.billable_minutes, summary.minutes_remaining
+        # Whole minutes, and what is left is the quota less what is shown as used: the
+        # figures add up (1,234 used + 6,766 left = 8,000), as the customer will check.
+        used = math.floor(summary.billable_minutes)
+        remaining = max(plan.included_minutes - used, 0)
         estimated = None
     else:
         used, remaining = summary.sessions_used, summary.sessions_remaining

@@ -3,9 +3,10 @@ the usage API never does: it reads MonthlyUsage only."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Customer, Project
@@ -33,6 +34,19 @@ def sessions_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
         .order_by("day")
     )
     return {row["day"]: row["sessions"] for row in rows}
+
+
+def minutes_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
+    """Minutes of counted sessions of the period per UTC day (what a minute quota counts),
+    floored to whole minutes, in one grouped query. A running session has no minutes yet."""
+    rows = (
+        Session.objects.filter(_COUNTED, customer=customer, period=period.start)
+        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .values("day")
+        .annotate(minutes=Sum("minutes"))
+        .order_by("day")
+    )
+    return {row["day"]: math.floor(row["minutes"] or 0) for row in rows}
 
 
 def projects_with_sessions(*, customer: Customer, period: Period) -> QuerySet[Project]:

@@ -20,7 +20,12 @@ from portal.presenters import (
     status_notice,
     usage_display,
 )
-from portal.selectors import customer_for_user, projects_with_sessions, sessions_per_day
+from portal.selectors import (
+    customer_for_user,
+    minutes_per_day,
+    projects_with_sessions,
+    sessions_per_day,
+)
 from usage.selectors import usage_forecast, usage_history_for, usage_summary_for
 
 # The API endpoints the pricing page's script posts the plan to: Checkout for a new
@@ -48,7 +53,8 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     period = period_of(now)
     summary = usage_summary_for(customer=customer, period=period)
-    counts = sessions_per_day(customer=customer, period=period)
+    per_day = minutes_per_day if customer.plan.bills_minutes else sessions_per_day
+    counts = per_day(customer=customer, period=period)
     usage = usage_display(summary)
     forecast = usage_forecast(summary, now=now)
     history = usage_history_for(customer, now=now)
@@ -61,7 +67,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "next_plan_terms": PlanTerms(customer.grandfather_plan)
         if customer.is_grandfathered
         else None,
-        "chart": daily_chart(counts=counts, period=period, today=now.date()),
+        "chart": daily_chart(counts=counts, period=period, today=now.date(), unit=usage.unit),
         "projects": list(projects_with_sessions(customer=customer, period=period)),
         "notice": status_notice(customer),
     }

@@ -107,7 +107,7 @@ def checkout_session_create(
         raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
     if current.has_live_subscription:
         raise SubscriptionExists(
-            f"You already pay for the {current.plan.name} plan through a subscription; "
+            f"You already pay for the {current.plan.public_name} plan through a subscription; "
             "a second Checkout would bill you twice. Switch that subscription's plan with "
             "POST /billing/subscription instead.",
             subscription=current.stripe_subscription_id,

@@ -158,7 +158,7 @@ class TestApply:
             batch = migration_run(kind=BatchKind.REMAP, notify=True, actor="tester")
         assert [m.subject for m in mail.outbox] == ["You're now on AI-Gate Growth"]
         message = mail.outbox[0]
-        assert "from Pro (minutes, legacy) to Growth" in message.body
+        assert "from Pro (minutes) to Growth" in message.body
         assert "20,000 sessions a month (about 40,000 minutes)" in message.body
         assert "$99/month" in message.body
         html = message.alternatives[0][0]

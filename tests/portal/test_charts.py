@@ -26,7 +26,7 @@ def test_one_bar_per_day_of_the_month_scaled_to_the_axis():
     assert chart.scale_max == 120
     assert chart.total == 210
     first, second = chart.bars[0], chart.bars[1]
-    assert (first.sessions, first.height, first.y) == (60, CHART_HEIGHT / 2, CHART_HEIGHT / 2)
+    assert (first.value, first.height, first.y) == (60, CHART_HEIGHT / 2, CHART_HEIGHT / 2)
     assert (second.height, second.y) == (CHART_HEIGHT, 0)
     assert chart.busiest.day == date(2026, 11, 2)
     assert [label.text for label in chart.y_labels] == ["120", "60", "0"]

@@ -86,10 +86,7 @@ def test_grandfathered_customer_sees_its_next_plan():
         grandfather_plan=plan("growth"),
     )
     html = signed_in(alice).get(URL).content.decode()
-    assert (
-        "You are on Pro (minutes, legacy) until 26 January 2027; then you move to Growth"
-        in text(html)
-    )
+    assert "You are on Pro (minutes) until 26 January 2027; then you move to Growth" in text(html)
     assert cards(html)["growth"].startswith("Your plan from 26 January Growth")
     assert re.findall(r'data-checkout-plan="(\w+)"', html) == ["starter", "growth"]
 

@@ -121,12 +121,13 @@ def test_grandfathered_customer_sees_legacy_minutes_the_move_date_and_next_plan(
     words = text(page(alice))
     assert "4,412 / 8,000 minutes" in words
     assert "55% used" in words
-    assert "3,587 minutes left" in words
-    assert "2,100 sessions this month" in words
+    # One unit, and the figures add up: 4,412 used + 3,588 left = 8,000 included.
+    assert "3,588 minutes left" in words
+    assert "sessions this month" not in words
+    assert "Minutes per day" in words
     assert "Your plan moves to Growth on 26 January 2027" in words
-    assert "Until then you keep Pro (minutes, legacy): 8,000 minutes / month for $39 a month." in (
-        words
-    )
+    assert "Until then you keep Pro (minutes): 8,000 minutes / month for $39 a month." in words
+    assert "legacy" not in words.lower()  # staff's word, never the customer's
     assert "From that day: 20,000 sessions / month (≈ 40,000 minutes estimated) for $99" in words
 
 
@@ -144,7 +145,7 @@ def test_chart_counts_each_day_without_failed_sessions():
     alice = customer_with_login("starter", username="alice")
     add_sessions(alice, {1: 3, 5: 8, 18: 2}, failed_per_day={5: 4, 6: 2})
     html = page(alice)
-    bars = dict(re.findall(r'data-day="2026-11-(\d\d)" data-sessions="(\d+)"', html))
+    bars = dict(re.findall(r'data-day="2026-11-(\d\d)" data-value="(\d+)"', html))
     assert bars == {"01": "3", "05": "8", "18": "2"}
     assert "13 sessions counted this month · busiest day 5 November (8)" in text(html)
     assert "13 / 5,000 sessions" in text(html)
@@ -156,6 +157,20 @@ def test_chart_counts_each_day_without_failed_sessions():
     assert '<th scope="row">Thu 5 Nov</th><td>8</td>' in table
 
 
+def test_a_minute_plan_charts_minutes_without_failed_sessions():
+    bob = customer_with_login("legacy_build", username="bob")
+    add_sessions(bob, {1: 3, 5: 8}, failed_per_day={5: 4})  # two minutes each
+    html = page(bob)
+    bars = dict(re.findall(r'data-day="2026-11-(\d\d)" data-value="(\d+)"', html))
+    assert bars == {"01": "6", "05": "16"}
+    words = text(html)
+    assert "22 / 3,000 minutes" in words
+    assert "22 minutes counted this month · busiest day 5 November (16)" in words
+    assert "2,978 minutes left" in words
+    assert "Sessions per day" not in words
+    assert "Thu 5 Nov: 16 minutes" in html
+
+
 def test_chart_ignores_other_months_and_other_customers():
     alice = customer_with_login("starter", username="alice")
     bob = customer_with_login("starter", username="bob")
@@ -163,9 +178,7 @@ def test_chart_ignores_other_months_and_other_customers():
     add_sessions(alice, {3: 5}, now=datetime(2026, 10, 10, tzinfo=UTC))
     add_sessions(bob, {2: 7})
     html = page(alice)
-    assert dict(re.findall(r'data-day="([\d-]+)" data-sessions="(\d+)"', html)) == {
-        "2026-11-02": "1"
-    }
+    assert dict(re.findall(r'data-day="([\d-]+)" data-value="(\d+)"', html)) == {"2026-11-02": "1"}
 
 
 def test_page_queries_do_not_grow_with_sessions(django_assert_max_num_queries):
