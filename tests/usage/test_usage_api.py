@@ -1,10 +1,13 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import BatchKind, Customer
+from accounts.periods import period_of
 from migration.batches.apply import migration_run
 from tests.accounts.factories import UserFactory
 from tests.usage.factories import MonthlyUsageFactory
@@ -97,6 +100,24 @@ class TestUsageRead:
         assert body["sessionsIncluded"] is None
         assert body["minutesIncluded"] == 3000
         assert body["minutesRemaining"] == 3000
+        assert body["planName"] == "Build (minutes)"
+
+    def test_a_minute_quota_adds_up_in_the_minutes_it_counts(self, api, customer_on):
+        """Failed sessions' minutes are recorded (`minutesUsed`) but not counted."""
+        alice = customer_on("legacy_build", external_id="alice")
+        MonthlyUsageFactory(
+            customer=alice,
+            period=period_of(timezone.now()).start,
+            total_sessions=12,
+            successful_sessions=10,
+            failed_sessions=2,
+            total_minutes=Decimal("130.5"),
+            billable_minutes=Decimal("120.25"),
+        )
+        body = api.get(URL, {"user_id": "alice"}).json()
+        assert body["minutesUsed"] == 130.5
+        assert body["minutesCounted"] == 120.25
+        assert body["minutesCounted"] + body["minutesRemaining"] == body["minutesIncluded"]
 
     def test_missing_user_id_with_service_key_is_400(self, api):
         response = api.get(URL)

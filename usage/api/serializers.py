@@ -140,6 +140,9 @@ class UsageOutput(serializers.Serializer):
     billingUnit = serializers.CharField()
     minutesIncluded = serializers.IntegerField(allow_null=True)
     minutesRemaining = serializers.FloatField(allow_null=True)
+    minutesCounted = serializers.FloatField(
+        help_text="The minutes a minute quota counts: those of sessions that did not fail."
+    )
     successfulSessions = serializers.IntegerField()
     failedSessions = serializers.IntegerField()
     status = serializers.CharField()
@@ -161,10 +164,11 @@ class UsageOutput(serializers.Serializer):
             "minutesUsed": _number(summary.total_minutes),
             "percentUsed": summary.percent_used,
             "userId": external_id,
-            "planName": plan.name,
+            "planName": plan.public_name,
             "billingUnit": plan.billing_unit,
             "minutesIncluded": plan.included_minutes if minutes_plan else None,
             "minutesRemaining": _number(summary.minutes_remaining) if minutes_plan else None,
+            "minutesCounted": _number(summary.billable_minutes),
             "successfulSessions": summary.successful_sessions,
             "failedSessions": summary.failed_sessions,
             "status": customer.status if customer else "active",
