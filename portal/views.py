@@ -26,7 +26,7 @@ from portal.selectors import (
     projects_with_sessions,
     sessions_per_day,
 )
-from usage.selectors import usage_forecast, usage_history_for, usage_summary_for
+from usage.selectors import move_outlooks, usage_forecast, usage_history_for, usage_summary_for
 
 # The API endpoints the pricing page's script posts the plan to: Checkout for a new
 # subscription, the switch for a customer who already pays through one.
@@ -65,6 +65,11 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "history": monthly_chart(months=history, projected=forecast.projected),
         "plan_terms": PlanTerms(customer.plan),
         "next_plan_terms": PlanTerms(customer.grandfather_plan)
+        if customer.is_grandfathered
+        else None,
+        "outlook": move_outlooks(
+            customer_ids=[customer.pk], new_plans={customer.pk: customer.grandfather_plan}, now=now
+        )[customer.pk]
         if customer.is_grandfathered
         else None,
         "chart": daily_chart(counts=counts, period=period, today=now.date(), unit=usage.unit),

@@ -298,3 +298,68 @@ def _month(period: Period, row, plan: Plan) -> UsageMonth:
         included=plan.quota,
         unit=plan.billing_unit,
     )
+
+
+# --- A grandfathered customer's own move: its recent use against the new plan -----------------
+
+RECENT_MONTHS = 3
+
+
+@dataclass(frozen=True)
+class MoveOutlook:
+    """The last complete months of sessions, oldest first, against the plan a customer moves to;
+    `fits` is the cheapest public session plan that would have held the busiest of them."""
+
+    months: list[tuple[date, int]]  # (the month's 1st, sessions that did not fail)
+    new_plan: Plan
+    fits: Plan
+
+    @property
+    def busiest(self) -> int:
+        return max((sessions for _, sessions in self.months), default=0)
+
+    @property
+    def would_exceed(self) -> bool:
+        return self.busiest > (self.new_plan.included_sessions or 0)
+
+    def as_email_context(self) -> dict:
+        """Plain values that the e-mail outbox can store and its worker render later."""
+        return {
+            "months": [[month, sessions] for month, sessions in self.months],
+            "would_exceed": self.would_exceed,
+            "fits": self.fits,
+        }
+
+
+def move_outlooks(
+    *, customer_ids: list[int], new_plans: dict[int, Plan], now: datetime | None = None
+) -> dict[int, MoveOutlook]:
+    """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months.
+    Two queries whatever the number of customers."""
+    periods = [period_of(now).previous()]
+    for _ in range(RECENT_MONTHS - 1):
+        periods.append(periods[-1].previous())
+    periods.reverse()
+    used: dict[tuple[int, date], int] = {}
+    for row in MonthlyUsage.objects.filter(
+        customer_id__in=customer_ids, period__gte=periods[0].start, period__lte=periods[-1].start
+    ).values("customer_id", "period", "total_sessions", "failed_sessions"):
+        used[row["customer_id"], row["period"]] = row["total_sessions"] - row["failed_sessions"]
+    ladder = list(
+        Plan.objects.filter(
+            is_public=True, is_legacy=False, included_sessions__isnull=False
+        ).order_by("included_sessions", "price_cents")
+    )
+    outlooks = {}
+    for customer_id in customer_ids:
+        months = [(p.start, used.get((customer_id, p.start), 0)) for p in periods]
+        busiest = max(sessions for _, sessions in months)
+        new_plan = new_plans[customer_id]
+        fits = next(
+            (plan for plan in ladder if plan.included_sessions >= busiest),
+            ladder[-1] if ladder else new_plan,
+        )
+        if new_plan.included_sessions and new_plan.included_sessions >= busiest:
+            fits = new_plan
+        outlooks[customer_id] = MoveOutlook(months=months, new_plan=new_plan, fits=fits)
+    return outlooks

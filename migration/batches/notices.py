@@ -18,6 +18,7 @@ from accounts.templatetags.plan_terms import dollars, quota
 from migration.batches.operations import NOTICE, notice_dedupe_key
 from migration.batches.planning import MigrationPlan, PlannedChange, migration_plan
 from migration.batches.selection import CustomerSelection
+from usage.selectors import move_outlooks
 
 
 def migration_email_context(old_plan: Plan, new_plan: Plan, when: datetime) -> dict:
@@ -48,16 +49,32 @@ def _grouped_contexts() -> Callable[[Plan, Plan, datetime], dict]:
     return context_for
 
 
-def _notice_messages(changes: Iterable[PlannedChange]) -> list[tuple[Recipient, str, dict]]:
+def _notice_messages(
+    changes: Iterable[PlannedChange], now: datetime
+) -> list[tuple[Recipient, str, dict]]:
+    """Each notice: its group's terms, and the customer's own last three months against the
+    new plan (with the plan that fits if they would not), read in one query for all."""
     context_for = _grouped_contexts()
-    return [
-        (
-            change.row.as_recipient(),
-            notice_dedupe_key(change.move_at),
-            context_for(change.from_plan, change.destination, change.move_at),
-        )
+    notices = [
+        (change.row.as_recipient(), change)
         for change in changes
         if change.move_at is not None and change.next_plan is not None
+    ]
+    outlooks = move_outlooks(
+        customer_ids=[recipient.pk for recipient, _ in notices],
+        new_plans={recipient.pk: change.destination for recipient, change in notices},
+        now=now,
+    )
+    return [
+        (
+            recipient,
+            notice_dedupe_key(change.move_at),
+            {
+                **context_for(change.from_plan, change.destination, change.move_at),
+                "outlook": outlooks[recipient.pk].as_email_context(),
+            },
+        )
+        for recipient, change in notices
     ]
 
 
@@ -66,7 +83,7 @@ def batch_emails_send(plan: MigrationPlan, batch: MigrationBatch, progress: Prog
     announced = [c for c in plan.changes if not c.plan_changes_now and c.after.is_grandfathered]
     moved = [c for c in plan.changes if c.plan_changes_now]
     sent = email_send_once_bulk(
-        kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced)
+        kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(announced, plan.now)
     )
     context_for = _grouped_contexts()
     sent += email_send_once_bulk(
@@ -93,6 +110,6 @@ def migration_notices_send(
     with transaction.atomic():
         plan = migration_plan(kind=NOTICE, selection=selection, now=now)
         email_send_once_bulk(
-            kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(plan.changes)
+            kind=EmailKind.MIGRATION_NOTICE, messages=_notice_messages(plan.changes, plan.now)
         )
     return plan

@@ -4,6 +4,7 @@ each kind of operation, the audit snapshots, grouped writes, notices once, all o
 from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 from django.core import mail
 
 from accounts.errors import Conflict
@@ -21,7 +22,14 @@ from migration.batches.apply import migration_batch_apply, migration_batch_creat
 from migration.batches.notices import migration_notices_send
 from migration.batches.selection import CustomerSelection
 from tests.accounts.factories import plan
-from tests.migration.support import NOW, database_state, legacy_customer, migration_fields
+from tests.migration.support import (
+    HISTORY,
+    NOW,
+    database_state,
+    legacy_customer,
+    migration_fields,
+)
+from tests.usage.factories import MonthlyUsageFactory
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
@@ -151,6 +159,42 @@ class TestApply:
         assert again.rows[0].skip_reason == "already notified of this date"
         assert len(mail.outbox) == 1
         assert EmailNotification.objects.count() == 1
+
+    def test_each_notice_shows_that_customers_months_and_the_plan_that_fits(
+        self, django_capture_on_commit_callbacks
+    ):
+        """Issue 13, point 8: its own last three months against the new plan; when they would
+        not fit, the plan that does, with a link to choose it."""
+        small = legacy_customer("legacy_build", email="small@example.com")
+        busy = legacy_customer("legacy_build", email="busy@example.com")
+        for period, sessions in zip(HISTORY, (2100, 1950, 2300), strict=True):
+            MonthlyUsageFactory(
+                customer=small,
+                period=period.start,
+                total_sessions=sessions,
+                successful_sessions=sessions,
+            )
+            MonthlyUsageFactory(
+                customer=busy,
+                period=period.start,
+                total_sessions=sessions * 3,
+                successful_sessions=sessions * 3,
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            migration_run(kind=BatchKind.GRANDFATHER, notify=True, actor="tester")
+        bodies = {m.to[0]: m.body for m in mail.outbox}
+        htmls = {m.to[0]: m.alternatives[0][0] for m in mail.outbox}
+        assert (
+            "In the last three months you used 2,100, 1,950 and 2,300 sessions; Starter "
+            "includes 5,000 sessions for $29." in bodies["small@example.com"]
+        )
+        assert "would not fit" not in bodies["small@example.com"]
+        assert "you used 6,300, 5,850 and 6,900 sessions" in bodies["busy@example.com"]
+        assert (
+            "Your busiest month would not fit in Starter: Growth includes 20,000 sessions for "
+            "$99/month. Choose it now: http://testserver/pricing/#plan-growth"
+        ) in bodies["busy@example.com"].replace(settings.SITE_URL, "http://testserver")
+        assert "Choose Growth now</a>" in htmls["busy@example.com"]
 
     def test_remap_now_with_notify_sends_moved(self, django_capture_on_commit_callbacks):
         legacy_customer("legacy_pro", email="pro@example.com")
