@@ -326,6 +326,7 @@ class MoveOutlook:
         """Plain values that the e-mail outbox can store and its worker render later."""
         return {
             "months": [[month, sessions] for month, sessions in self.months],
+            "busiest": self.busiest,
             "would_exceed": self.would_exceed,
             "fits": self.fits,
         }

@@ -166,6 +166,7 @@ class TestApply:
         """Issue 13, point 8: its own last three months against the new plan; when they would
         not fit, the plan that does, with a link to choose it."""
         small = legacy_customer("legacy_build", email="small@example.com")
+        legacy_customer("legacy_build", email="idle@example.com")
         busy = legacy_customer("legacy_build", email="busy@example.com")
         for period, sessions in zip(HISTORY, (2100, 1950, 2300), strict=True):
             MonthlyUsageFactory(
@@ -189,6 +190,7 @@ class TestApply:
             "includes 5,000 sessions for $29." in bodies["small@example.com"]
         )
         assert "would not fit" not in bodies["small@example.com"]
+        assert "last three months" not in bodies["idle@example.com"]  # nothing to compare
         assert "you used 6,300, 5,850 and 6,900 sessions" in bodies["busy@example.com"]
         assert (
             "Your busiest month would not fit in Starter: Growth includes 20,000 sessions for "

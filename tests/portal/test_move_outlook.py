@@ -52,9 +52,18 @@ def test_the_last_three_months_against_the_new_plan():
     html = signed_in(alice).get(URL).content.decode()
     assert part(html, "move-outlook") == (
         "In the last three months you used 2,100, 1,950 and 2,300 sessions "
-        "(August, September, October); Starter includes 5,000 for $29 a month."
+        "(August, September, October); Starter includes 5,000 sessions for $29 a month."
     )
     assert part(html, "move-fits") is None
+
+
+def test_no_use_at_all_is_said_plainly():
+    alice = grandfathered("starter")
+    html = signed_in(alice).get(URL).content.decode()
+    assert part(html, "move-outlook") == (
+        "You used no sessions in the last three months; Starter includes 5,000 sessions for "
+        "$29 a month."
+    )
 
 
 def test_use_that_would_not_fit_names_the_plan_that_does_with_a_button():
