@@ -1,15 +1,21 @@
-"""The Stripe side in the admin: the outbox of subscription price moves, and dj-stripe's
-subscriptions, whose cancel action only staff who may change them are offered."""
+"""The Stripe side in the admin: the outbox of subscription price moves, the ledger of Stripe's
+webhook deliveries (with replay), and dj-stripe's subscriptions, whose cancel action only
+staff who may change them are offered."""
 
 from __future__ import annotations
+
+import json
 
 from django.contrib import admin, messages
 from djstripe.admin.admin import SubscriptionAdmin as DjstripeSubscriptionAdmin
 from djstripe.models import Subscription as StripeSubscription
+from djstripe.models import WebhookEventTrigger
 
 from accounts.admin.readonly import ReadOnlyAdmin
+from accounts.models import Customer
 from billing.models import StripePriceMove
 from billing.services.stripe_price_moves import price_moves_retry
+from billing.webhooks import stripe_events_replay
 
 
 @admin.register(StripePriceMove)
@@ -72,3 +78,83 @@ class SubscriptionAdmin(DjstripeSubscriptionAdmin):
             else:
                 del actions["_cancel"]
         return actions
+
+
+admin.site.unregister(WebhookEventTrigger)
+
+
+@admin.register(WebhookEventTrigger)
+class StripeEventLedgerAdmin(ReadOnlyAdmin):
+    """Every verified (and refused) Stripe delivery: what it was, for whom, whether it was
+    processed and why not. Staff who may change deliveries can replay them."""
+
+    actions = ["replay"]
+    list_display = ["created", "event_type", "customer", "processed", "valid", "error"]
+    list_filter = ["processed", "valid", "created"]
+    search_fields = ["=event__id", "body"]
+    list_select_related = ["event"]
+    ordering = ["-created"]
+    list_per_page = 50
+
+    def get_changelist_instance(self, request):
+        """One query for the page's customers: each row learns its `user_id`."""
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        for row in rows:
+            row.stripe_customer = _stripe_customer_of(row)
+        known = dict(
+            Customer.objects.filter(
+                stripe_customer_id__in={r.stripe_customer for r in rows if r.stripe_customer}
+            ).values_list("stripe_customer_id", "external_id")
+        )
+        for row in rows:
+            row.user_id = known.get(row.stripe_customer)
+        return changelist
+
+    @admin.display(description="event")
+    def event_type(self, trigger) -> str:
+        return _body(trigger).get("type") or "(unreadable)"
+
+    @admin.display(description="customer")
+    def customer(self, trigger) -> str:
+        user_id = getattr(trigger, "user_id", None)
+        stripe_customer = getattr(trigger, "stripe_customer", None) or ""
+        return user_id or (f"{stripe_customer} (not ours)" if stripe_customer else "-")
+
+    @admin.display(description="error")
+    def error(self, trigger) -> str:
+        return trigger.exception or ""
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("djstripe.change_webhookeventtrigger")
+
+    @admin.action(description="Replay (process again, idempotently)", permissions=["replay"])
+    def replay(self, request, queryset):
+        queued = stripe_events_replay(queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - queued
+        self.message_user(
+            request,
+            f"{queued} delivery(ies) queued to be replayed"
+            + (f"; {skipped} refused one(s) skipped (never verified)." if skipped else "."),
+            messages.SUCCESS if queued else messages.WARNING,
+        )
+
+
+def _body(trigger) -> dict:
+    try:
+        body = json.loads(trigger.body or "{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _stripe_customer_of(trigger) -> str | None:
+    obj = (_body(trigger).get("data") or {}).get("object") or {}
+    if not isinstance(obj, dict):
+        return None
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if obj.get("object") == "customer":
+        customer = obj.get("id")
+    return customer if isinstance(customer, str) else None

@@ -36,9 +36,11 @@ from djstripe.models import WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
 from djstripe.settings import djstripe_settings
 
+from accounts.errors import BillingError
 from api.metrics import counter_increment
+from billing import stripe_gateway
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS, webhook_endpoint_get
-from billing.services.subscriptions import stripe_event_apply
+from billing.services.subscriptions import UnknownStripePrice, stripe_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +168,50 @@ def stripe_events_retry(*, now=None) -> int:
 def retry_stripe_events() -> dict:
     """Scheduled every 5 minutes: `stripe_events_retry` in a worker."""
     return {"queued": stripe_events_retry()}
+
+
+@task()
+def replay_stripe_event(trigger_id: int) -> dict:
+    """Staff's replay of one delivery (the ledger's action). One not processed yet is processed
+    as usual; a processed one has its event applied again. That is idempotent: subscription
+    events re-read Stripe's current state (and an older event never overrides a newer one),
+    and each e-mail is sent once per key; so a replay changes only what has drifted."""
+    trigger = (
+        WebhookEventTrigger.objects.select_related("event").filter(pk=trigger_id, valid=True)
+    ).first()
+    if trigger is None:
+        return {"skipped": "not a verified delivery"}
+    if not trigger.processed:
+        return process_stripe_event.call(trigger_id)
+    event = trigger.event
+    if event is None:
+        return {"skipped": "processed without a stored event"}
+    obj = event.data.get("object") or {}
+    stripe_customer_id = obj.get("customer") if isinstance(obj, dict) else None
+    if isinstance(stripe_customer_id, dict):
+        stripe_customer_id = stripe_customer_id.get("id")
+    try:
+        if stripe_customer_id:
+            # What processing did when the event came: read the subscriptions from Stripe.
+            stripe_gateway.subscriptions_sync(stripe_customer_id=stripe_customer_id)
+        with transaction.atomic():
+            stripe_event_apply(event=event)
+    except (BillingError, UnknownStripePrice) as exc:
+        logger.warning("stripe event replay failed", extra={"trigger": trigger_id})
+        return {"failed": getattr(exc, "detail", str(exc))}
+    return {"replayed": event.id}
+
+
+def stripe_events_replay(ids) -> int:
+    """Queue a replay of each verified delivery among `ids`; returns how many."""
+    valid = list(
+        WebhookEventTrigger.objects.filter(pk__in=list(ids), valid=True)
+        .order_by("created")
+        .values_list("pk", flat=True)
+    )
+    for trigger_id in valid:
+        replay_stripe_event.enqueue(trigger_id)
+    return len(valid)
 
 
 @djstripe_receiver(WEBHOOK_EVENTS)
