@@ -29,18 +29,18 @@ from usage.services import session_end, session_start
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
 
 
+# Reads take the customer's user_id (see `_readable_customer_id`).
+READ_USER_ID = OpenApiParameter(
+    "user_id", str, description="Required with a service key; a signed-in customer may omit it."
+)
+
+
 class UsageView(APIView):
     permission_classes = [IsServiceOrCustomer]
 
     @extend_schema(
         summary="This month's usage of a customer",
-        parameters=[
-            OpenApiParameter(
-                "user_id",
-                str,
-                description="Required with a service key; a signed-in customer may omit it.",
-            )
-        ],
+        parameters=[READ_USER_ID],
         responses={200: UsageOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
     )
     def get(self, request):
@@ -73,13 +73,7 @@ class UsageHistoryView(APIView):
 
     @extend_schema(
         summary="The 12 most recent calendar months of a customer's usage, newest first",
-        parameters=[
-            OpenApiParameter(
-                "user_id",
-                str,
-                description="Required with a service key; a signed-in customer may omit it.",
-            )
-        ],
+        parameters=[READ_USER_ID],
         responses={200: UsageHistoryOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
     )
     def get(self, request):
