@@ -1,14 +1,17 @@
-"""The usage side of a dry run: each customer's billable minutes over the last full months,
-and the sessions they would have been, to compare with the quota of the plan it moves to."""
+"""The usage side of a dry run: each customer's last full months, as sessions to compare with
+the quota of the plan it moves to. A month whose sessions were recorded (by the metering, or
+by the old system through the import) counts those that did not fail; a month with minutes
+only is estimated at MINUTES_PER_SESSION."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from accounts.models import Customer
 from accounts.periods import Period, period_of
@@ -27,28 +30,39 @@ def history_periods(now: datetime, months: int = HISTORY_MONTHS) -> list[Period]
     return list(reversed(periods))
 
 
-def minutes_history(
+@dataclass(frozen=True)
+class UsageHistory:
+    minutes: dict[int, tuple[Decimal, ...]]  # billable minutes per customer and month
+    sessions: dict[int, tuple[int | None, ...]]  # sessions that did not fail; None: unrecorded
+
+
+def usage_history(
     rows: list[CustomerRow], periods: list[Period], criteria: QuerySet[Customer] | None
-) -> dict[int, tuple[Decimal, ...]]:
-    """Billable minutes per customer for each period: one aggregate query (per id chunk when
-    customers were picked by id)."""
-    per_month = {
-        f"m{index}": Sum("billable_minutes", filter=Q(period=period.start))
-        for index, period in enumerate(periods)
-    }
+) -> UsageHistory:
+    """Billable minutes and recorded sessions per customer for each period: one aggregate
+    query (per id chunk when customers were picked by id)."""
+    per_month = {}
+    for index, period in enumerate(periods):
+        in_month = Q(period=period.start)
+        per_month[f"m{index}"] = Sum("billable_minutes", filter=in_month)
+        per_month[f"t{index}"] = Sum("total_sessions", filter=in_month)
+        per_month[f"s{index}"] = Sum(F("total_sessions") - F("failed_sessions"), filter=in_month)
     months = MonthlyUsage.objects.filter(period__in=[p.start for p in periods])
     if criteria is not None:
         queries = [months.filter(customer_id__in=criteria.values("pk"))]
     else:
         ids = [row.customer_id for row in rows]
         queries = [months.filter(customer_id__in=chunk) for chunk in chunks(ids)]
-    history: dict[int, tuple[Decimal, ...]] = {}
+    minutes: dict[int, tuple[Decimal, ...]] = {}
+    sessions: dict[int, tuple[int | None, ...]] = {}
     zero = Decimal(0)
-    keys = [f"m{index}" for index in range(len(periods))]
+    indexes = range(len(periods))
     for query in queries:
         for item in query.values("customer_id").annotate(**per_month).order_by():
-            history[item["customer_id"]] = tuple(item[key] or zero for key in keys)
-    return history
+            customer_id = item["customer_id"]
+            minutes[customer_id] = tuple(item[f"m{i}"] or zero for i in indexes)
+            sessions[customer_id] = tuple(item[f"s{i}"] if item[f"t{i}"] else None for i in indexes)
+    return UsageHistory(minutes=minutes, sessions=sessions)
 
 
 def estimated_sessions(minutes: Decimal) -> int:

@@ -1,8 +1,9 @@
 """The dry run: what an operation would do to each selected customer, and the totals.
 
 `migration_plan(...)` reads the selected customers and works out, per customer, what the
-operation would do, with the last three months of minutes as estimated sessions against the
-new quota. It only reads; applying a batch plans again under row locks and writes that plan.
+operation would do, with the last three months as sessions (recorded, or estimated from
+minutes) against the new quota. It only reads; applying a batch plans again under row locks
+and writes that plan.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from accounts.models import BatchKind, EmailKind, EmailNotification, Plan
 from accounts.periods import Period, add_months
 from accounts.progress import Progress, no_progress
 from accounts.services.plan_change import CustomerRow, PlanState
-from migration.batches.impact import estimated_sessions, history_periods, minutes_history
+from migration.batches.impact import estimated_sessions, history_periods, usage_history
 from migration.batches.operations import (
     MAX_GRANDFATHER_MONTHS,
     NOTICE,
@@ -244,7 +245,7 @@ def migration_plan(
         selection, kind=kind, plans=plans, now=now, lock=lock, progress=progress
     )
     history = history_periods(now)
-    minutes_by_customer = minutes_history(rows, history, criteria)
+    usage = usage_history(rows, history, criteria)
     progress("reading usage history", len(rows), len(rows))
     until = add_months(now, grandfather_months) if kind == BatchKind.GRANDFATHER else None
     ctx = OperationContext(
@@ -252,6 +253,7 @@ def migration_plan(
     )
     transition = TRANSITIONS[kind]
     zero = tuple(Decimal(0) for _ in history)
+    unrecorded = tuple(None for _ in history)
     sessions_cache: dict[Decimal, int] = {}
     planned: list[PlannedChange] = []
     for row in rows:
@@ -267,9 +269,13 @@ def migration_plan(
         else:
             destination = plans[final.plan_id]
             move_at = now if final.plan_id != row.state.plan_id else None
-        minutes = minutes_by_customer.get(row.customer_id, zero)
+        minutes = usage.minutes.get(row.customer_id, zero)
+        recorded = usage.sessions.get(row.customer_id, unrecorded)
         sessions = []
-        for value in minutes:
+        for value, counted in zip(minutes, recorded, strict=True):
+            if counted is not None:  # the sessions themselves, where they were recorded
+                sessions.append(counted)
+                continue
             if value not in sessions_cache:
                 sessions_cache[value] = estimated_sessions(value)
             sessions.append(sessions_cache[value])

@@ -33,8 +33,8 @@ def legacy_customer(
         MonthlyUsageFactory(
             customer=customer,
             period=period.start,
-            total_sessions=1,
-            successful_sessions=1,
+            total_sessions=0,  # minutes only: the old system recorded no sessions
+            successful_sessions=0,
             total_minutes=Decimal(value),
             billable_minutes=Decimal(value),
         )

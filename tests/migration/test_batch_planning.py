@@ -118,3 +118,24 @@ def test_minutes_history_ignores_other_months_and_failed_minutes():
     row = migration_plan(kind=BatchKind.REMAP).rows[0]
     assert row.minutes == (Decimal(4000), Decimal(0), Decimal(0))
     assert row.estimated_sessions == (2000, 0, 0)
+
+
+@pytest.mark.django_db
+def test_recorded_sessions_are_used_where_the_old_system_recorded_them():
+    """Issue 12, point 4: 2 minutes a session would say 1,200 sessions for 2,400 minutes, but
+    5,600 sessions were recorded (short calls): the customer would exceed Starter's 5,000.
+    Failed sessions do not count; a month with minutes only is still estimated."""
+    customer = legacy_customer("legacy_build", minutes=("2400", "2400", "3000"), history=HISTORY)
+    first, second, _ = HISTORY
+    customer.monthly_usage.filter(period=first.start).update(
+        total_sessions=5700, successful_sessions=5600, failed_sessions=100
+    )
+    customer.monthly_usage.filter(period=second.start).update(
+        total_sessions=900, successful_sessions=900
+    )
+    plan_ = migration_plan(kind=BatchKind.REMAP)
+    (row,) = plan_.rows
+    assert row.destination.code == "starter"
+    assert row.estimated_sessions == (5600, 900, 1500)
+    assert row.would_exceed
+    assert plan_.totals["would_exceed"] == 1
