@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from djstripe.admin.admin import SubscriptionAdmin as DjstripeSubscriptionAdmin
 from djstripe.models import Subscription as StripeSubscription
 from djstripe.models import WebhookEventTrigger
@@ -80,6 +82,7 @@ class SubscriptionAdmin(DjstripeSubscriptionAdmin):
         return actions
 
 
+ERROR_SHOWN = 60
 admin.site.unregister(WebhookEventTrigger)
 
 
@@ -89,7 +92,9 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
     processed and why not. Staff who may change deliveries can replay them."""
 
     actions = ["replay"]
-    list_display = ["created", "event_type", "customer", "processed", "valid", "error"]
+    # Deliveries are stored only once verified, so "valid" is a filter, not a column: the
+    # list fits a 1280 px screen beside the admin's navigation.
+    list_display = ["received", "event_type", "customer", "processed", "error"]
     list_filter = ["processed", "valid", "created"]
     search_fields = ["=event__id", "body"]
     list_select_related = ["event"]
@@ -111,9 +116,15 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
             row.user_id = known.get(row.stripe_customer)
         return changelist
 
+    @admin.display(description="received", ordering="created")
+    def received(self, trigger) -> str:
+        return f"{trigger.created:%d %b %H:%M}"
+
     @admin.display(description="event")
     def event_type(self, trigger) -> str:
-        return _body(trigger).get("type") or "(unreadable)"
+        """May break after each dot ("customer.subscription.updated" is long)."""
+        kind = _body(trigger).get("type") or "(unreadable)"
+        return mark_safe(escape(kind).replace(".", ".<wbr>"))  # noqa: S308 (escaped first)
 
     @admin.display(description="customer")
     def customer(self, trigger) -> str:
@@ -123,7 +134,9 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
 
     @admin.display(description="error")
     def error(self, trigger) -> str:
-        return trigger.exception or ""
+        """The start of it; the whole error and its traceback are on the delivery's page."""
+        text = trigger.exception or ""
+        return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
 
     def has_replay_permission(self, request) -> bool:
         return request.user.has_perm("djstripe.change_webhookeventtrigger")

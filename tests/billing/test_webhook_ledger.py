@@ -38,7 +38,7 @@ def test_the_ledger_names_each_delivery_and_its_customer(api, held_standin, staf
     subscribed(api, held_standin, "alice")
     response = staff_client.get(URL)
     assert response.status_code == 200
-    page = response.content.decode()
+    page = response.content.decode().replace("<wbr>", "")  # event types may break at dots
     assert "customer.subscription.created" in page
     assert "checkout.session.completed" in page
     assert ">alice<" in page

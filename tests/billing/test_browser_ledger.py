@@ -1,0 +1,65 @@
+"""The webhook ledger in a real browser at 1280 px (issue 12, points 6 and 7): every column
+fits, each delivery names its event and customer, and the replay action is offered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from djstripe.models import WebhookEventTrigger
+
+from tests.accounts.factories import CustomerFactory, UserFactory, plan
+from tests.support.browser import DESKTOP, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def delivery(event_type: str, stripe_customer: str, *, error: str = "") -> None:
+    body = {
+        "id": f"evt_{event_type}_{stripe_customer}",
+        "object": "event",
+        "type": event_type,
+        "data": {"object": {"object": "subscription", "customer": stripe_customer}},
+    }
+    WebhookEventTrigger.objects.create(
+        remote_ip="127.0.0.1",
+        headers={},
+        body=json.dumps(body),
+        valid=True,
+        processed=not error,
+        exception=error,
+    )
+
+
+def test_the_ledger_fits_1280_pixels_and_names_each_delivery(open_page):
+    CustomerFactory(plan=plan("starter"), external_id="alice", stripe_customer_id="cus_Alice1")
+    delivery("customer.subscription.created", "cus_Alice1")
+    delivery(
+        "invoice.payment_failed",
+        "cus_Alice1",
+        error="No such price: 'price_unknown'; set the plan's Stripe price id",
+    )
+    delivery("customer.subscription.updated", "cus_Stranger")
+    UserFactory(username="staff", is_staff=True, is_superuser=True)
+    page = open_page(DESKTOP)
+    page.goto("/admin/login/?next=/admin/djstripe/webhookeventtrigger/")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/djstripe/webhookeventtrigger/")
+
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 3
+    table = page.locator("#result_list").inner_text()
+    assert "customer.subscription.created" in table and "alice" in table
+    assert "cus_Stranger (not ours)" in table
+    assert "No such price" in table
+    assert page.locator("select[name=action] option[value=replay]").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # The table does not scroll inside its box either: every column is in view.
+    assert page.evaluate(
+        "(() => { const box = document.querySelector('#changelist .results');"
+        " return box.scrollWidth <= box.clientWidth; })()"
+    )
+    assert page.get_by_role("columnheader", name="Error").is_visible()
+    screenshot(page, "admin-webhook-ledger-1280")
