@@ -275,7 +275,15 @@ class PlanChange(models.Model):
         indexes = [models.Index(fields=["customer", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}: {self.from_plan_id} → {self.to_plan_id} ({self.source})"
+        """How staff read it: "Starter → Growth · by alice · 3 Dec 2026 · goodwill"."""
+        moved = (
+            f"{self.from_plan.name} → {self.to_plan.name}"
+            if self.from_plan_id and self.from_plan_id != self.to_plan_id
+            else self.to_plan.name
+        )
+        when = f"{self.created_at.day} {self.created_at:%b %Y}" if self.created_at else ""
+        parts = [moved, f"by {self.actor}" if self.actor else "", when, self.reason]
+        return " · ".join(part for part in parts if part)
 
 
 class EmailKind(models.TextChoices):

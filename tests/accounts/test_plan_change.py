@@ -5,6 +5,7 @@ Stripe price move a paying customer's change records in the same transaction."""
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
@@ -201,3 +202,18 @@ def test_a_large_batchs_price_moves_are_queued_in_chunks_that_workers_share(pric
         record.plan_change_id for record in records
     )
     assert StripePriceMove.objects.filter(batch=batch).count() == 60
+
+
+@pytest.mark.django_db
+def test_a_plan_change_reads_as_staff_say_it():
+    """Not "5: 7 → 7 (system)": plans by name, who, when and why."""
+    customer = CustomerFactory(plan=plan("starter"))
+    with time_machine.travel(datetime(2026, 12, 3, 10, 0, tzinfo=UTC), tick=False):
+        change = customer_change_plan(
+            customer=customer,
+            plan=plan("growth"),
+            source=ChangeSource.ADMIN,
+            actor="alice",
+            reason="goodwill",
+        )
+    assert str(change) == "Starter → Growth · by alice · 3 Dec 2026 · goodwill"
