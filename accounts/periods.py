@@ -37,6 +37,13 @@ class Period:
     def previous(self) -> Period:
         return period_of(self.start - timedelta(days=1))
 
+    def back(self, count: int) -> list[Period]:
+        """This month and the `count - 1` before it, newest first."""
+        periods = [self]
+        while len(periods) < count:
+            periods.append(periods[-1].previous())
+        return periods
+
 
 def period_of(moment: datetime | date | None = None) -> Period:
     """The billing month that contains `moment` (now when omitted)."""

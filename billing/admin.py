@@ -17,6 +17,7 @@ from accounts.admin.readonly import ReadOnlyAdmin
 from accounts.models import Customer
 from billing.models import StripePriceMove
 from billing.services.stripe_price_moves import price_moves_retry
+from billing.services.subscriptions import stripe_customer_of
 from billing.webhooks import stripe_events_replay
 
 
@@ -154,20 +155,15 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
 
 
 def _body(trigger) -> dict:
-    try:
-        body = json.loads(trigger.body or "{}")
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    """The delivery's JSON, parsed once per row."""
+    if not hasattr(trigger, "parsed_body"):
+        try:
+            body = json.loads(trigger.body or "{}")
+        except ValueError:
+            body = {}
+        trigger.parsed_body = body if isinstance(body, dict) else {}
+    return trigger.parsed_body
 
 
-def _stripe_customer_of(trigger) -> str | None:
-    obj = (_body(trigger).get("data") or {}).get("object") or {}
-    if not isinstance(obj, dict):
-        return None
-    customer = obj.get("customer")
-    if isinstance(customer, dict):
-        customer = customer.get("id")
-    if obj.get("object") == "customer":
-        customer = obj.get("id")
-    return customer if isinstance(customer, str) else None
+def _stripe_customer_of(trigger) -> str:
+    return stripe_customer_of((_body(trigger).get("data") or {}).get("object"))

@@ -40,7 +40,11 @@ from accounts.errors import BillingError
 from api.metrics import counter_increment
 from billing import stripe_gateway
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS, webhook_endpoint_get
-from billing.services.subscriptions import UnknownStripePrice, stripe_event_apply
+from billing.services.subscriptions import (
+    UnknownStripePrice,
+    stripe_customer_of,
+    stripe_event_apply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +190,7 @@ def replay_stripe_event(trigger_id: int) -> dict:
     event = trigger.event
     if event is None:
         return {"skipped": "processed without a stored event"}
-    obj = event.data.get("object") or {}
-    stripe_customer_id = obj.get("customer") if isinstance(obj, dict) else None
-    if isinstance(stripe_customer_id, dict):
-        stripe_customer_id = stripe_customer_id.get("id")
+    stripe_customer_id = stripe_customer_of(event.data.get("object"))
     try:
         if stripe_customer_id:
             # What processing did when the event came: read the subscriptions from Stripe.

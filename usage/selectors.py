@@ -242,10 +242,7 @@ def usage_history(
 ) -> list[UsageMonth]:
     """The `months` most recent calendar months, newest first, with each month's plan taken
     from the audit trail (the plan in effect at that month's end). Three queries."""
-    period = period_of(now)
-    periods = [period]
-    for _ in range(months - 1):
-        periods.append(periods[-1].previous())
+    periods = period_of(now).back(months)
     customer = Customer.objects.select_related("plan").filter(external_id=external_id).first()
     if customer is None:
         free = Plan.objects.get(code="free")
@@ -261,10 +258,7 @@ def usage_history_for(
     periods: list[Period] | None = None,
 ) -> list[UsageMonth]:
     """`usage_history` for a customer already loaded (with its plan): two queries."""
-    if periods is None:
-        periods = [period_of(now)]
-        for _ in range(months - 1):
-            periods.append(periods[-1].previous())
+    periods = periods or period_of(now).back(months)
     period = periods[0]
     rows = {
         row.period: row
@@ -337,10 +331,7 @@ def move_outlooks(
 ) -> dict[int, MoveOutlook]:
     """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months.
     Two queries whatever the number of customers."""
-    periods = [period_of(now).previous()]
-    for _ in range(RECENT_MONTHS - 1):
-        periods.append(periods[-1].previous())
-    periods.reverse()
+    periods = list(reversed(period_of(now).previous().back(RECENT_MONTHS)))  # oldest first
     used: dict[tuple[int, date], int] = {}
     for row in MonthlyUsage.objects.filter(
         customer_id__in=customer_ids, period__gte=periods[0].start, period__lte=periods[-1].start

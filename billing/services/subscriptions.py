@@ -91,7 +91,7 @@ class SubscriptionState:
 def stripe_event_apply(*, event) -> None:
     """Bring the customer named by a newly stored Stripe event in line with Stripe."""
     obj = event.data.get("object") or {}
-    stripe_customer_id = _id_of(obj.get("customer"))
+    stripe_customer_id = stripe_customer_of(obj)
     client_reference_id = None
     if event.type == "checkout.session.completed":
         session = StripeSession.objects.filter(id=obj.get("id")).first()
@@ -308,4 +308,14 @@ def payment_failed_notify(*, customer: Customer, invoice_id: str) -> None:
 def _id_of(value) -> str:
     if isinstance(value, dict):
         return value.get("id") or ""
-    return value or ""
+    return value if isinstance(value, str) else ""
+
+
+def stripe_customer_of(obj) -> str:
+    """The Stripe customer id an event's object names ("" when none): its `customer`, expanded
+    or not, or its own id when the object is a customer."""
+    if not isinstance(obj, dict):
+        return ""
+    if obj.get("object") == "customer":
+        return _id_of(obj.get("id"))
+    return _id_of(obj.get("customer"))

@@ -24,10 +24,7 @@ HISTORY_MONTHS = 3
 
 def history_periods(now: datetime, months: int = HISTORY_MONTHS) -> list[Period]:
     """The `months` full calendar months before `now`'s month, oldest first."""
-    periods = [period_of(now).previous()]
-    while len(periods) < months:
-        periods.append(periods[-1].previous())
-    return list(reversed(periods))
+    return list(reversed(period_of(now).previous().back(months)))
 
 
 @dataclass(frozen=True)
