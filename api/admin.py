@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from unfold.admin import ModelAdmin
 
 from api.models import ServiceKey
 from api.service_keys import service_key_revoke
 
 
 @admin.register(ServiceKey)
-class ServiceKeyAdmin(admin.ModelAdmin):
+class ServiceKeyAdmin(ModelAdmin):
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]

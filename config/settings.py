@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,10 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # django-unfold, the admin's theme: before django.contrib.admin, whose templates it overrides.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -301,6 +306,22 @@ MIGRATION_MODULES = (
     if env.bool("DJSTRIPE_UPSTREAM_MIGRATIONS", default=False)
     else {"djstripe": "config.djstripe_migrations"}
 )
+
+# --- The admin (django-unfold): the dashboard first, our models in the sidebar, dj-stripe's
+# mirror in one collapsed group (config/admin_site.py). Every asset is served from here.
+UNFOLD = {
+    "SITE_TITLE": "AI-Gate billing",
+    "SITE_HEADER": "AI-Gate billing",
+    "SITE_URL": "/",
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "migration.admin.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("css/admin.css")],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "config.admin_site.sidebar_navigation",
+    },
+}
 
 # --- Logging: one JSON object per line on stdout --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

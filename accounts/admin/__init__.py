@@ -4,4 +4,4 @@ Customers are registered by `migration.admin`, the layer that can show their usa
 migration actions beside them.
 """
 
-from accounts.admin import audit, jobs, plans  # noqa: F401
+from accounts.admin import audit, jobs, plans, tasks, users  # noqa: F401

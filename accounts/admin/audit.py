@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from unfold.admin import ModelAdmin
 
 from accounts.admin.readonly import ReadOnlyAdmin
 from accounts.models import EmailNotification, PlanChange
@@ -31,7 +32,7 @@ class PlanChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(EmailNotification)
-class EmailNotificationAdmin(admin.ModelAdmin):
+class EmailNotificationAdmin(ModelAdmin):
     """The e-mail outbox: what was sent, what waits, what failed for good (and why)."""
 
     list_display = [

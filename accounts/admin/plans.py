@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count
+from unfold.admin import ModelAdmin
 
 from accounts.formatting import money
 from accounts.models import Plan
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ModelAdmin):
     list_display = [
         "code",
         "name",

@@ -1,7 +1,7 @@
-from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Rows that change only through services (audit trail, metering): staff read them."""
 
     def has_add_permission(self, request) -> bool:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from accounts.models import MigrationBatch
 from migration.admin.views import MigrationBatchAdminMixin
 
 
 @admin.register(MigrationBatch)
-class MigrationBatchAdmin(MigrationBatchAdminMixin, admin.ModelAdmin):
+class MigrationBatchAdmin(MigrationBatchAdminMixin, ModelAdmin):
     list_display = [
         "id",
         "kind",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.actors import request_actor
 from accounts.models import ChangeSource, Customer, PlanChange, Project
@@ -16,7 +17,7 @@ from migration.admin.views import CustomerMigrationActionsMixin
 from usage.selectors import customers_with_usage
 
 
-class PlanChangeInline(admin.TabularInline):
+class PlanChangeInline(TabularInline):
     model = PlanChange
     fk_name = "customer"
     extra = 0
@@ -43,7 +44,7 @@ class PlanChangeInline(admin.TabularInline):
         return super().get_queryset(request).select_related("from_plan", "to_plan", "batch")
 
 
-class ProjectInline(admin.TabularInline):
+class ProjectInline(TabularInline):
     model = Project
     extra = 0
     fields = ["project_id", "created_at"]
@@ -51,7 +52,7 @@ class ProjectInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, admin.ModelAdmin):
+class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ModelAdmin):
     list_display = [
         "external_id",
         "email",

@@ -24,6 +24,7 @@ from import_export.admin import ImportExportMixin
 from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Result, RowResult
+from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
 from accounts.actors import admin_actor
 from accounts.errors import BillingError
@@ -297,6 +298,8 @@ class _LegacyImportExportMixin(ImportExportMixin):
     """Upload with preview and confirmation, CSV export; staff with the model's permissions."""
 
     import_template_name = "admin/migration/legacy_import.html"
+    import_form_class = ImportForm
+    export_form_class = ExportForm
     # PlanChange rows are the audit trail of an import; a LogEntry per row would not add to it.
     skip_admin_log = True
     import_resource: type[LegacyImportResource]
