@@ -1,9 +1,13 @@
-"""The one place figures are formatted for people: money from integer cents, and counts.
+"""The one place figures are formatted for people: money from integer cents, counts and dates.
 
 Money is stored as integer cents with a currency code and formatted only at the edge.
 """
 
 from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.utils import timezone
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
@@ -29,3 +33,26 @@ def money(cents: int | None, currency: str = "usd", *, short: bool = False) -> s
 def count(value: int | None) -> str:
     """5000 → "5,000"."""
     return "" if value is None else f"{int(value):,}"
+
+
+def day(value: date | datetime | None) -> str:
+    """A date, or a moment's date in UTC: "3 Dec 2026". None → "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{value.day} {value:%b %Y}"
+
+
+def moment(value: datetime | None) -> str:
+    """A moment in UTC: "3 Dec 2026, 14:05" (the admin's DATETIME_FORMAT). None → "-"."""
+    if value is None:
+        return "-"
+    value = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{day(value)}, {value:%H:%M}"
+
+
+def shortened(text: str | None, limit: int = 60) -> str:
+    """The start of a long text for a list column: at most `limit` characters, "…" when cut."""
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,6 +14,7 @@ from djstripe.models import Subscription as StripeSubscription
 from djstripe.models import WebhookEventTrigger
 
 from accounts.admin.readonly import ReadOnlyAdmin
+from accounts.formatting import moment, shortened
 from accounts.models import Customer
 from billing.models import StripePriceMove
 from billing.services.stripe_price_moves import price_moves_retry
@@ -27,20 +28,30 @@ class StripePriceMoveAdmin(ReadOnlyAdmin):
 
     actions = ["send_again"]
 
+    # Fits 1280 px: the move in plan names; price ids and the whole error on each move's page.
     list_display = [
-        "id",
-        "batch",
+        "updated_at",
         "subscription_id",
-        "from_price_id",
-        "to_price_id",
+        "move",
+        "batch",
         "status",
         "attempts",
-        "last_error",
-        "updated_at",
+        "error_start",
     ]
     list_filter = ["status"]
     search_fields = ["subscription_id", "=batch__id"]
-    list_select_related = ["batch"]
+    list_select_related = ["batch", "plan_change__from_plan", "plan_change__to_plan"]
+
+    @admin.display(description="move")
+    def move(self, move: StripePriceMove) -> str:
+        change = move.plan_change
+        if change.from_plan_id and change.from_plan_id != change.to_plan_id:
+            return f"{change.from_plan.name} → {change.to_plan.name}"
+        return change.to_plan.name
+
+    @admin.display(description="error")
+    def error_start(self, move: StripePriceMove) -> str:
+        return shortened(move.last_error)
 
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("billing.change_stripepricemove")
@@ -83,7 +94,6 @@ class SubscriptionAdmin(DjstripeSubscriptionAdmin):
         return actions
 
 
-ERROR_SHOWN = 60
 admin.site.unregister(WebhookEventTrigger)
 
 
@@ -119,7 +129,7 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
 
     @admin.display(description="received", ordering="created")
     def received(self, trigger) -> str:
-        return f"{trigger.created:%d %b %H:%M}"
+        return moment(trigger.created)
 
     @admin.display(description="event")
     def event_type(self, trigger) -> str:
@@ -136,8 +146,7 @@ class StripeEventLedgerAdmin(ReadOnlyAdmin):
     @admin.display(description="error")
     def error(self, trigger) -> str:
         """The start of it; the whole error and its traceback are on the delivery's page."""
-        text = trigger.exception or ""
-        return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
+        return shortened(trigger.exception)
 
     def has_replay_permission(self, request) -> bool:
         return request.user.has_perm("djstripe.change_webhookeventtrigger")

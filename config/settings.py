@@ -164,6 +164,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates read "3 Dec 2026, 14:05" wherever Django formats them (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = "config.formats"
 
 # --- Static files (served by whitenoise) ----------------------------------------------------
 STATIC_URL = "static/"

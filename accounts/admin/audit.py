@@ -6,45 +6,48 @@ from django.contrib import admin, messages
 from unfold.admin import ModelAdmin
 
 from accounts.admin.readonly import ReadOnlyAdmin
+from accounts.formatting import money, shortened
 from accounts.models import EmailNotification, PlanChange
 from accounts.services.notifications import emails_retry
 
 
 @admin.register(PlanChange)
 class PlanChangeAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "customer",
-        "from_plan",
-        "to_plan",
-        "from_price_cents",
-        "to_price_cents",
-        "source",
-        "actor",
-        "batch",
-        "reason",
-    ]
+    # Fits 1280 px: the move and its price in words; state snapshots on each row's page.
+    list_display = ["created_at", "customer", "move", "price", "source", "actor", "batch", "reason"]
     list_filter = ["source", "to_plan", "from_plan"]
     search_fields = ["customer__external_id", "actor", "reason", "stripe_event_id"]
     list_select_related = ["customer", "from_plan", "to_plan", "batch"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 
+    @admin.display(description="move")
+    def move(self, change: PlanChange) -> str:
+        if change.from_plan_id and change.from_plan_id != change.to_plan_id:
+            return f"{change.from_plan.name} → {change.to_plan.name}"
+        return change.to_plan.name
+
+    @admin.display(description="price / month")
+    def price(self, change: PlanChange) -> str:
+        to = money(change.to_price_cents)
+        if change.from_price_cents is None or change.from_price_cents == change.to_price_cents:
+            return to
+        return f"{money(change.from_price_cents)} → {to}"
+
 
 @admin.register(EmailNotification)
 class EmailNotificationAdmin(ModelAdmin):
     """The e-mail outbox: what was sent, what waits, what failed for good (and why)."""
 
+    # Fits 1280 px: the address, the next attempt and the whole error are on each e-mail's page.
     list_display = [
         "created_at",
         "customer",
         "kind",
-        "to_email",
         "status",
         "attempts",
         "sent_at",
-        "next_attempt_at",
-        "error",
+        "error_start",
     ]
     list_filter = ["status", "kind"]
     search_fields = ["customer__external_id", "to_email"]
@@ -57,6 +60,10 @@ class EmailNotificationAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the outbox is the record of what was sent
+
+    @admin.display(description="error")
+    def error_start(self, email: EmailNotification) -> str:
+        return shortened(email.error)
 
     @admin.action(description="Send the failed ones again", permissions=["change"])
     def send_again(self, request, queryset):

@@ -6,27 +6,22 @@ from django.contrib import admin
 from django.db.models import Count
 from unfold.admin import ModelAdmin
 
-from accounts.formatting import money
+from accounts.formatting import count, money
 from accounts.models import Plan
 
 
 @admin.register(Plan)
 class PlanAdmin(ModelAdmin):
+    # Fits 1280 px: what defines a plan at a glance; the limits, the Stripe price id, the badge,
+    # the SLA and the sort order are on the plan's page.
     list_display = [
-        "code",
         "name",
-        "billing_unit",
-        "included_sessions",
-        "included_minutes",
+        "code",
+        "quota",
         "price",
-        "requests_per_minute",
-        "max_concurrent_sessions",
-        "max_projects",
         "support",
-        "is_public",
-        "is_legacy",
-        "migrates_to",
-        "stripe_price_id",
+        "shown",
+        "moves_to",
         "customer_count",
     ]
     list_filter = ["is_legacy", "is_public", "billing_unit"]
@@ -63,10 +58,24 @@ class PlanAdmin(ModelAdmin):
             .annotate(n_customers=Count("customers"))
         )
 
-    @admin.display(description="price", ordering="price_cents")
+    @admin.display(description="quota / month")
+    def quota(self, plan: Plan) -> str:
+        return f"{count(plan.quota)} {'min' if plan.bills_minutes else 'sessions'}"
+
+    @admin.display(description="price / month", ordering="price_cents")
     def price(self, plan: Plan) -> str:
-        return f"{money(plan.price_cents, plan.currency)}/mo"
+        return money(plan.price_cents, plan.currency)
+
+    @admin.display(description="shown as", ordering="is_legacy")
+    def shown(self, plan: Plan) -> str:
+        if plan.is_legacy:
+            return "legacy"
+        return "public" if plan.is_public else "hidden"
+
+    @admin.display(description="moves to", ordering="migrates_to__sort_order")
+    def moves_to(self, plan: Plan) -> str:
+        return plan.migrates_to.name if plan.migrates_to_id else "-"
 
     @admin.display(description="customers", ordering="n_customers")
-    def customer_count(self, plan: Plan) -> int:
-        return plan.n_customers
+    def customer_count(self, plan: Plan) -> str:
+        return count(plan.n_customers)

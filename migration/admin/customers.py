@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.actors import request_actor
+from accounts.formatting import day
 from accounts.models import ChangeSource, Customer, PlanChange, Project
 from accounts.services.customers import customer_get_or_create
 from migration.admin.actions import MIGRATION_ACTIONS
@@ -53,16 +54,14 @@ class ProjectInline(TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ModelAdmin):
+    # Fits 1280 px: the coming move in one column; Stripe ids and dates on the customer's page.
     list_display = [
-        "external_id",
-        "email",
-        "plan_code",
+        "customer",
+        "plan_name",
         "status",
         "usage_this_month",
         "percent",
-        "grandfathered_until",
-        "grandfather_plan",
-        "migration_exempt",
+        "coming_move",
     ]
     list_filter = [
         LegacyFilter,
@@ -122,9 +121,24 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, Mo
         obj.pk = customer.pk
         obj.refresh_from_db()
 
-    @admin.display(description="plan", ordering="plan__code")
-    def plan_code(self, customer: Customer) -> str:
-        return customer.plan.code
+    @admin.display(description="customer", ordering="external_id")
+    def customer(self, customer: Customer):
+        """The user_id, and the address under it."""
+        return format_html(
+            '{}<br><span class="console-subtle">{}</span>', customer.external_id, customer.email
+        )
+
+    @admin.display(description="plan", ordering="plan__sort_order")
+    def plan_name(self, customer: Customer) -> str:
+        return customer.plan.name
+
+    @admin.display(description="next move", ordering="grandfathered_until")
+    def coming_move(self, customer: Customer) -> str:
+        if customer.migration_exempt:
+            return "exempt"
+        if customer.grandfathered_until is None:
+            return "-"
+        return f"→ {customer.grandfather_plan.name} on {day(customer.grandfathered_until)}"
 
     @admin.display(description="used / included", ordering="quota_used")
     def usage_this_month(self, customer: Customer) -> str:
