@@ -9,40 +9,14 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.actors import request_actor
 from accounts.formatting import day
-from accounts.models import ChangeSource, Customer, PlanChange, Project
+from accounts.models import ChangeSource, Customer, Project
 from accounts.services.customers import customer_get_or_create
 from migration.admin.actions import MIGRATION_ACTIONS
+from migration.admin.customer_page import CustomerPageMixin
 from migration.admin.filters import GrandfatheringFilter, LegacyFilter, UsageLevelFilter
 from migration.admin.import_export import CustomerImportExportMixin
 from migration.admin.views import CustomerMigrationActionsMixin
 from usage.selectors import customers_with_usage
-
-
-class PlanChangeInline(TabularInline):
-    model = PlanChange
-    fk_name = "customer"
-    extra = 0
-    can_delete = False
-    ordering = ["-created_at", "-id"]
-    fields = [
-        "created_at",
-        "from_plan",
-        "to_plan",
-        "from_price_cents",
-        "to_price_cents",
-        "source",
-        "actor",
-        "reason",
-        "batch",
-    ]
-    readonly_fields = fields
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("from_plan", "to_plan", "batch")
 
 
 class ProjectInline(TabularInline):
@@ -53,7 +27,9 @@ class ProjectInline(TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ModelAdmin):
+class CustomerAdmin(
+    CustomerImportExportMixin, CustomerMigrationActionsMixin, CustomerPageMixin, ModelAdmin
+):
     # Fits 1280 px: the coming move in one column; Stripe ids and dates on the customer's page.
     list_display = [
         "customer",
@@ -76,7 +52,8 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, Mo
     list_select_related = ["plan", "grandfather_plan"]
     readonly_fields = ["plan", "created_at", "updated_at", "stripe_state_at"]
     raw_id_fields = ["user"]
-    inlines = [ProjectInline, PlanChangeInline]
+    # The plan history is read in words in its own section (CustomerPageMixin).
+    inlines = [ProjectInline]
     show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["external_id", "email", "user", "plan", "status"]}),
