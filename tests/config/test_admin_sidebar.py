@@ -1,0 +1,59 @@
+"""The admin's sidebar (`config/admin_site.py`, django-unfold's SIDEBAR navigation): our screens
+by what staff do, dj-stripe's mirror in one collapsed group after them, and only what the login
+may view."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import RequestFactory
+
+from config.admin_site import sidebar_navigation
+from tests.accounts.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def navigation_of(user) -> list[dict]:
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    return sidebar_navigation(request)
+
+
+def test_our_screens_come_first_and_the_stripe_mirror_is_one_collapsed_group():
+    groups = navigation_of(UserFactory(username="boss", is_staff=True, is_superuser=True))
+
+    titles = [group["title"] for group in groups]
+    assert titles[:7] == [
+        "Overview",
+        "Customers",
+        "Move to session plans",
+        "Catalogue",
+        "Stripe",
+        "Operations",
+        "Stripe mirror (dj-stripe)",
+    ]
+    mirror = groups[6]
+    assert mirror["collapsible"] is True
+    assert all("/admin/djstripe/" in item["link"] for item in mirror["items"])
+    assert len(mirror["items"]) > 30  # dj-stripe's ~45 mirror models
+    ours = [item for group in groups[:6] for item in group["items"]]
+    assert [item["title"] for item in groups[1]["items"]][:2] == ["Customers", "Plan history"]
+    # The webhook ledger is ours (with replay), not part of the mirror.
+    assert any(item["link"] == "/admin/djstripe/webhookeventtrigger/" for item in ours)
+    assert all(item["link"] != "/admin/djstripe/webhookeventtrigger/" for item in mirror["items"])
+
+
+def test_a_login_sees_only_the_screens_it_may_view():
+    user = UserFactory(username="keys", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_servicekey"))
+
+    groups = navigation_of(user)
+
+    assert [(group["title"], [item["title"] for item in group["items"]]) for group in groups] == [
+        ("Overview", ["Dashboard"]),
+        ("Operations", ["Service keys"]),
+    ]
+
+
+def test_the_page_carries_the_sidebar(staff_client):
+    page = staff_client.get("/admin/").content.decode()
+    assert "Stripe mirror (dj-stripe)" in page and "Webhook ledger" in page
