@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
 from accounts.admin.readonly import ReadOnlyAdmin
@@ -39,16 +40,8 @@ class PlanChangeAdmin(ReadOnlyAdmin):
 class EmailNotificationAdmin(ModelAdmin):
     """The e-mail outbox: what was sent, what waits, what failed for good (and why)."""
 
-    # Fits 1280 px: the address, the next attempt and the whole error are on each e-mail's page.
-    list_display = [
-        "created_at",
-        "customer",
-        "kind",
-        "status",
-        "attempts",
-        "sent_at",
-        "error_start",
-    ]
+    # Fits 1280 px: when it was sent, the next attempt and the whole error are on its page.
+    list_display = ["created_at", "recipient", "kind", "status", "attempts", "error_start"]
     list_filter = ["status", "kind"]
     search_fields = ["customer__external_id", "to_email"]
     list_select_related = ["customer"]
@@ -60,6 +53,13 @@ class EmailNotificationAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the outbox is the record of what was sent
+
+    @admin.display(description="to", ordering="to_email")
+    def recipient(self, email: EmailNotification):
+        """The address, and the customer's user_id under it."""
+        return format_html(
+            '{}<br><span class="console-subtle">{}</span>', email.to_email, email.customer
+        )
 
     @admin.display(description="error")
     def error_start(self, email: EmailNotification) -> str:
