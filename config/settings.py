@@ -30,7 +30,6 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INSTALLED_APPS = [
     # django-unfold, the admin's theme: before django.contrib.admin, whose templates it overrides.
     "unfold",
-    "unfold.contrib.filters",
     "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
