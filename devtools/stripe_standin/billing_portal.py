@@ -221,13 +221,14 @@ _STYLE = (
     ".danger{background:#df1b41;color:#fff}"
     "label{display:block;font-size:14px;margin:0 0 4px}input{font:inherit;width:100%;"
     "max-width:320px;padding:9px 10px;border:1px solid #c9d1db;border-radius:6px;"
-    "margin:0 0 12px}"
+    "margin:0}.field{display:flex;flex-wrap:wrap;gap:10px 12px;align-items:center}"
     ".badge{font-size:12px;font-weight:600;border-radius:4px;padding:2px 6px;"
     "background:#e3e8ee}.badge.paid{background:#d7f7c2;color:#05690d}"
     ".badge.open,.badge.past_due{background:#ffe7f2;color:#b3093c}"
     "table{width:100%;border-collapse:collapse;font-size:14px}"
     "td,th{text-align:left;padding:8px 4px;border-top:1px solid #e3e8ee}"
-    "th{color:#697386;font-weight:500;border-top:0}td.num{text-align:right}"
+    "th{color:#697386;font-weight:500;border-top:0}td{white-space:nowrap}"
+    ".num{text-align:right}"
     ".alert{border-radius:6px;padding:10px 12px;margin:0 0 16px}"
     ".alert.ok{background:#d7f7c2;color:#05690d}.alert.err{background:#ffe7f2;color:#b3093c}"
     ".note{font-size:13px;color:#697386}"
@@ -239,6 +240,11 @@ def _day(timestamp) -> str:
         return ""
     moment = datetime.fromtimestamp(timestamp, UTC)
     return f"{moment.day} {moment:%B %Y}"
+
+
+def _short_day(timestamp) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return f"{moment.day} {moment:%b %Y}"
 
 
 def _amount(cents: int, currency: str) -> str:
@@ -385,16 +391,16 @@ class BillingPortalPages:
             "<section aria-labelledby=card-title><h2 id=card-title>Payment method</h2>"
             f"{owed}<form method=post action='{base}/card'>"
             "<label for=card>Card number</label>"
-            "<input id=card name=card inputmode=numeric autocomplete=cc-number "
-            "value='4242 4242 4242 4242'>"
-            "<button class=pay>Update payment method</button></form></section>"
+            "<div class=field><input id=card name=card inputmode=numeric "
+            "autocomplete=cc-number value='4242 4242 4242 4242'>"
+            "<button class=pay>Update payment method</button></div></form></section>"
         )
 
     def _portal_invoice_section(self, invoices: list[dict]) -> str:
         if not invoices:
             return "<section><h2>Invoice history</h2><p class=muted>No invoices yet.</p></section>"
         rows = "".join(
-            f"<tr><td>{_day(i['created'])}</td>"
+            f"<tr><td>{_short_day(i['created'])}</td>"
             f"<td class=num>{_amount(i['total'], i['currency'])}</td>"
             f"<td><span class='badge {html.escape(i['status'])}'>"
             f"{html.escape(i['status'].capitalize())}</span></td>"
