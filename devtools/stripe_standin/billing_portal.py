@@ -86,8 +86,9 @@ class BillingPortalStore:
                 {
                     "session": session,
                     "customer": self._get("customer", customer_id),
-                    "subscriptions": sorted(subscriptions, key=lambda s: -s["created"]),
-                    "invoices": sorted(invoices, key=lambda i: -i["created"]),
+                    # Newest first; of one second, the one made last first.
+                    "subscriptions": sorted(reversed(subscriptions), key=lambda s: -s["created"]),
+                    "invoices": sorted(reversed(invoices), key=lambda i: -i["created"]),
                 }
             )
 
@@ -227,7 +228,7 @@ _STYLE = (
     ".badge.open,.badge.past_due{background:#ffe7f2;color:#b3093c}"
     "table{width:100%;border-collapse:collapse;font-size:14px}"
     "td,th{text-align:left;padding:8px 4px;border-top:1px solid #e3e8ee}"
-    "th{color:#697386;font-weight:500;border-top:0}td{white-space:nowrap}"
+    "th{color:#697386;font-weight:500;border-top:0}.nowrap{white-space:nowrap}"
     ".num{text-align:right}"
     ".alert{border-radius:6px;padding:10px 12px;margin:0 0 16px}"
     ".alert.ok{background:#d7f7c2;color:#05690d}.alert.err{background:#ffe7f2;color:#b3093c}"
@@ -400,8 +401,8 @@ class BillingPortalPages:
         if not invoices:
             return "<section><h2>Invoice history</h2><p class=muted>No invoices yet.</p></section>"
         rows = "".join(
-            f"<tr><td>{_short_day(i['created'])}</td>"
-            f"<td class=num>{_amount(i['total'], i['currency'])}</td>"
+            f"<tr><td class=nowrap>{_short_day(i['created'])}</td>"
+            f"<td class='num nowrap'>{_amount(i['total'], i['currency'])}</td>"
             f"<td><span class='badge {html.escape(i['status'])}'>"
             f"{html.escape(i['status'].capitalize())}</span></td>"
             f"<td><a href='{html.escape(i['hosted_invoice_url'])}'>"
