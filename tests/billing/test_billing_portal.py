@@ -6,12 +6,23 @@ paying the open invoice, cancelling at the period's end) is in `test_billing_por
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import stripe
 from django.conf import settings
+from hypothesis import given
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
+from tests.api.test_hostile_input import (
+    ANY_JSON,
+    HOSTILE_TEXT,
+    PROPERTY,
+    assert_json_refusal_or_success,
+    raw_post,
+)
 from tests.support.pages import customer_with_login
 from tests.support.stripe import OPTIONS
 
@@ -155,3 +166,28 @@ def test_the_endpoint_is_in_the_openapi_schema(api):
     body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     fields = schema["components"]["schemas"][body.rsplit("/", 1)[1]]["properties"]
     assert set(fields) == {"user_id", "return_url"}
+
+
+PORTAL_BODY = st.one_of(
+    ANY_JSON,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "user_id": st.one_of(st.just("alice"), HOSTILE_TEXT),
+            "return_url": st.one_of(
+                HOSTILE_TEXT, st.just("https://ok.example/back"), st.text().map("https://".__add__)
+            ),
+        },
+    ),
+)
+
+
+@PROPERTY
+@given(body=PORTAL_BODY)
+def test_any_json_at_the_portal_gets_a_json_answer_never_a_500(api, standin, body):
+    if not Customer.objects.filter(external_id="alice").exists():
+        paying("alice")
+    response = raw_post(api, URL, json.dumps(body))
+    assert_json_refusal_or_success(response)
+    if response.status_code == 201:
+        assert response.json()["url"].startswith(f"{standin.url}/p/session/bps_")
