@@ -62,7 +62,21 @@
     });
   }
 
-  document.querySelectorAll("[data-billing-portal]").forEach(function (button) {
+  var buttons = document.querySelectorAll("[data-billing-portal]");
+  buttons.forEach(function (button) {
+    button.dataset.label = button.textContent;
     button.addEventListener("click", function () { open(button); });
+  });
+
+  // Back from Stripe's page through the browser's cache: the buttons work again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    buttons.forEach(function (button) {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      button.textContent = button.dataset.label;
+    });
   });
 })();
