@@ -1,9 +1,4 @@
-"""Reads of a customer's Stripe side, from dj-stripe's mirror (no call to Stripe): its
-subscription and its invoices, each with the address of its page in Stripe's dashboard.
-
-dj-stripe 2.11 keeps Stripe's object in `stripe_data`, and several of its helpers read fields
-that API version 2025-03-31.basil removed: the period end is read from the subscription's
-items, an invoice's subscription from `parent` (shared/notes/djstripe-2.11.md, §1.5)."""
+"""Reads of dj-stripe's mirror of Stripe for the customers' pages and the admin."""
 
 from __future__ import annotations
 
@@ -16,15 +11,73 @@ from djstripe.models import Subscription as StripeSubscription
 
 from accounts.models import Customer
 
-DASHBOARD = "https://dashboard.stripe.com/"
 INVOICES_SHOWN = 12
+_LIVE = ("active", "trialing", "past_due", "unpaid")
 
 
-def stripe_dashboard_url(kind: str, object_id: str, *, livemode: bool | None = None) -> str:
-    """`kind` is the dashboard's path ("invoices", "subscriptions", "customers"); test-mode
-    objects live under /test/."""
-    live = settings.STRIPE_LIVE_MODE if livemode is None else livemode
-    return f"{DASHBOARD}{'' if live else 'test/'}{kind}/{object_id}"
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice_id: str
+    number: str
+    created: datetime
+    total_cents: int
+    currency: str
+    status: str  # Stripe's: open, paid, void, uncollectible
+    hosted_url: str
+
+
+def customer_invoices(*, customer: Customer, limit: int = INVOICES_SHOWN) -> list[InvoiceRow]:
+    """The customer's newest finalized invoices, from the mirror that the webhooks keep (drafts
+    are left out, as Stripe's portal does). Only its own Stripe customer's: none without one."""
+    if not customer.stripe_customer_id:
+        return []
+    rows = (
+        StripeInvoice.objects.filter(customer_id=customer.stripe_customer_id)
+        .exclude(stripe_data__status="draft")
+        .order_by("-created", "-djstripe_id")
+        .only("id", "created", "stripe_data")[:limit]
+    )
+    return [_invoice_row(row) for row in rows]
+
+
+def _invoice_row(row: StripeInvoice) -> InvoiceRow:
+    data = row.stripe_data
+    created = row.created or datetime.fromtimestamp(data.get("created") or 0, UTC)
+    return InvoiceRow(
+        invoice_id=row.id,
+        number=data.get("number") or row.id,
+        created=created,
+        total_cents=int(data.get("total") or 0),
+        currency=data.get("currency") or "usd",
+        status=data.get("status") or "",
+        hosted_url=data.get("hosted_invoice_url") or "",
+    )
+
+
+def subscription_cancels_at(*, customer: Customer) -> datetime | None:
+    """When the customer's live subscription ends because it was canceled at the period's end
+    (in Stripe's billing portal, say); None when it is not set to cancel."""
+    if not customer.stripe_subscription_id:
+        return None
+    row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
+    if row is None:
+        return None
+    data = row.stripe_data
+    if data.get("status") not in _LIVE or not data.get("cancel_at_period_end"):
+        return None
+    cancel_at = data.get("cancel_at")
+    return datetime.fromtimestamp(cancel_at, UTC) if cancel_at else None
+
+
+# --- For the admin: the subscription, and addresses in Stripe's dashboard -------------------
+
+DASHBOARD = "https://dashboard.stripe.com/"
+
+
+def stripe_dashboard_url(kind: str, object_id: str) -> str:
+    """The object's page in Stripe's dashboard ("invoices", "subscriptions", "customers"):
+    test-mode objects live under /test/, and the key decides the mode."""
+    return f"{DASHBOARD}{'' if settings.STRIPE_LIVE_MODE else 'test/'}{kind}/{object_id}"
 
 
 @dataclass(frozen=True)
@@ -32,27 +85,11 @@ class SubscriptionView:
     id: str
     status: str
     price_ids: tuple[str, ...]
-    period_end: datetime | None
+    period_end: datetime | None  # read from the items (API 2025-03-31.basil moved it there)
     cancel_at_period_end: bool
-    dashboard_url: str
 
 
-@dataclass(frozen=True)
-class InvoiceView:
-    id: str
-    number: str
-    created: datetime | None
-    status: str
-    total_cents: int
-    currency: str
-    dashboard_url: str
-
-
-def _when(timestamp) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
-
-
-def customer_subscription(customer: Customer) -> SubscriptionView | None:
+def customer_subscription(*, customer: Customer) -> SubscriptionView | None:
     """The customer's subscription as dj-stripe last synced it (None when not mirrored)."""
     if not customer.stripe_subscription_id:
         return None
@@ -61,36 +98,11 @@ def customer_subscription(customer: Customer) -> SubscriptionView | None:
         return None
     data = row.stripe_data or {}
     items = (data.get("items") or {}).get("data") or []
-    ends = [item.get("current_period_end") for item in items if item.get("current_period_end")]
+    ends = [item["current_period_end"] for item in items if item.get("current_period_end")]
     return SubscriptionView(
         id=row.id,
         status=data.get("status", ""),
         price_ids=tuple((item.get("price") or {}).get("id", "") for item in items),
-        period_end=_when(max(ends)) if ends else None,
+        period_end=datetime.fromtimestamp(max(ends), UTC) if ends else None,
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
-        dashboard_url=stripe_dashboard_url("subscriptions", row.id, livemode=row.livemode),
     )
-
-
-def customer_invoices(customer: Customer, *, limit: int = INVOICES_SHOWN) -> list[InvoiceView]:
-    """The customer's newest invoices in dj-stripe's mirror, newest first."""
-    if not customer.stripe_customer_id:
-        return []
-    rows = StripeInvoice.objects.filter(customer_id=customer.stripe_customer_id).order_by(
-        "-created", "-djstripe_id"
-    )[:limit]
-    invoices = []
-    for row in rows:
-        data = row.stripe_data or {}
-        invoices.append(
-            InvoiceView(
-                id=row.id,
-                number=data.get("number") or "",
-                created=row.created or _when(data.get("created")),
-                status=data.get("status") or "",
-                total_cents=int(data.get("total") or data.get("amount_due") or 0),
-                currency=data.get("currency") or "usd",
-                dashboard_url=stripe_dashboard_url("invoices", row.id, livemode=row.livemode),
-            )
-        )
-    return invoices

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from accounts.formatting import count, day, moment, money
 from accounts.models import Customer
 from accounts.periods import period_of
-from billing.selectors import customer_invoices, customer_subscription
+from billing.selectors import customer_invoices, customer_subscription, stripe_dashboard_url
 from usage.selectors import usage_history_for, usage_summary_for
 
 EMAILS_SHOWN = 20
@@ -119,7 +119,7 @@ class CustomerPageMixin:
 
     @admin.display(description="subscription")
     def subscription(self, customer: Customer):
-        view = customer_subscription(customer)
+        view = customer_subscription(customer=customer)
         if view is None:
             return customer.stripe_subscription_id or "No Stripe subscription."
         period = (
@@ -133,7 +133,7 @@ class CustomerPageMixin:
             customer.plan.name,
             ", ".join(view.price_ids) or "-",
             period,
-            view.dashboard_url,
+            stripe_dashboard_url("subscriptions", view.id),
             view.id,
         )
 
@@ -141,16 +141,16 @@ class CustomerPageMixin:
     def invoices(self, customer: Customer):
         rows = [
             (
-                invoice.number or invoice.id,
+                invoice.number,
                 day(invoice.created),
                 money(invoice.total_cents, invoice.currency),
                 invoice.status,
                 format_html(
                     '<a href="{}" target="_blank" rel="noopener">Open in Stripe ↗</a>',
-                    invoice.dashboard_url,
+                    stripe_dashboard_url("invoices", invoice.invoice_id),
                 ),
             )
-            for invoice in customer_invoices(customer)
+            for invoice in customer_invoices(customer=customer)
         ]
         return _table(["invoice", "date", "amount", "status", ""], rows, "No invoices.")
 

@@ -142,13 +142,13 @@ def test_the_page_shows_usage_subscription_invoices_emails_and_history(staff_cli
     assert "AG-BOB" not in page and "in_Bob" not in html and "b@bob.test" not in page
 
 
-def test_live_objects_link_to_the_live_dashboard(settings):
-    settings.STRIPE_LIVE_MODE = True
-    assert stripe_dashboard_url("invoices", "in_1") == "https://dashboard.stripe.com/invoices/in_1"
+def test_the_key_decides_between_the_test_and_the_live_dashboard(settings):
     assert (
-        stripe_dashboard_url("invoices", "in_1", livemode=False)
+        stripe_dashboard_url("invoices", "in_1")
         == "https://dashboard.stripe.com/test/invoices/in_1"
     )
+    settings.STRIPE_LIVE_MODE = True
+    assert stripe_dashboard_url("invoices", "in_1") == "https://dashboard.stripe.com/invoices/in_1"
 
 
 def test_a_customer_without_stripe_or_usage_reads_plainly(staff_client):
