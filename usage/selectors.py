@@ -20,6 +20,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.estimates import minutes_per_session, sessions_from_minutes
 from accounts.models import Customer, Plan, PlanChange
 from accounts.periods import Period, period_of
 from accounts.rawsql import aware, decimal, fetch_one, param_date
@@ -307,6 +308,8 @@ class MoveOutlook:
     months: list[tuple[date, int]]  # (the month's 1st, sessions that did not fail)
     new_plan: Plan
     fits: Plan
+    # Months the old system recorded minutes of but no sessions: minutes ÷ minutes per session.
+    estimated: frozenset[date] = frozenset()
 
     @property
     def busiest(self) -> int:
@@ -322,6 +325,7 @@ class MoveOutlook:
             "months": [[month, sessions] for month, sessions in self.months],
             "busiest": self.busiest,
             "would_exceed": self.would_exceed,
+            "estimated": bool(self.estimated),
             "fits": self.fits,
         }
 
@@ -329,14 +333,24 @@ class MoveOutlook:
 def move_outlooks(
     *, customer_ids: list[int], new_plans: dict[int, Plan], now: datetime | None = None
 ) -> dict[int, MoveOutlook]:
-    """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months.
-    Two queries whatever the number of customers."""
+    """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months:
+    the sessions recorded, or for a month of minutes only (the old system's), the minutes ÷ the
+    measured minutes per session, as the dry runs count them. Two queries whatever the number
+    of customers (the figure is cached)."""
     periods = list(reversed(period_of(now).previous().back(RECENT_MONTHS)))  # oldest first
     used: dict[tuple[int, date], int] = {}
+    estimated: dict[int, set[date]] = {}
+    per_session = None
     for row in MonthlyUsage.objects.filter(
         customer_id__in=customer_ids, period__gte=periods[0].start, period__lte=periods[-1].start
-    ).values("customer_id", "period", "total_sessions", "failed_sessions"):
-        used[row["customer_id"], row["period"]] = row["total_sessions"] - row["failed_sessions"]
+    ).values("customer_id", "period", "total_sessions", "failed_sessions", "billable_minutes"):
+        key = (row["customer_id"], row["period"])
+        if row["total_sessions"] or not row["billable_minutes"]:
+            used[key] = row["total_sessions"] - row["failed_sessions"]
+            continue
+        per_session = per_session or minutes_per_session()
+        used[key] = sessions_from_minutes(row["billable_minutes"], per_session)
+        estimated.setdefault(row["customer_id"], set()).add(row["period"])
     ladder = list(
         Plan.objects.filter(
             is_public=True, is_legacy=False, included_sessions__isnull=False
@@ -353,5 +367,10 @@ def move_outlooks(
         )
         if new_plan.included_sessions and new_plan.included_sessions >= busiest:
             fits = new_plan
-        outlooks[customer_id] = MoveOutlook(months=months, new_plan=new_plan, fits=fits)
+        outlooks[customer_id] = MoveOutlook(
+            months=months,
+            new_plan=new_plan,
+            fits=fits,
+            estimated=frozenset(estimated.get(customer_id, ())),
+        )
     return outlooks
