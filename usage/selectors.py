@@ -20,7 +20,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.estimates import minutes_per_session, sessions_from_minutes
+from accounts.estimates import (
+    default_minutes_per_session,
+    minutes_per_session,
+    sessions_from_minutes,
+)
 from accounts.models import Customer, Plan, PlanChange
 from accounts.periods import Period, period_of
 from accounts.rawsql import aware, decimal, fetch_one, param_date
@@ -37,6 +41,8 @@ class UsageSummary:
     failed_sessions: int
     total_minutes: Decimal
     billable_minutes: Decimal
+    # The minutes per session in force, when the read fetched it (None: read it when needed).
+    minutes_per_session: Decimal | None = None
 
     @property
     def sessions_used(self) -> int:
@@ -68,14 +74,16 @@ class UsageSummary:
         return int(self.used * 100 // quota)
 
 
-# The usage API's read: customer, plan, next plan and this month's counters in one query.
+# The usage API's read: customer, plan, next plan, this month's counters and the minutes per
+# session in force (for the estimate) in one query.
 _USAGE_SQL = """
     SELECT c.id, c.external_id, c.status, c.grandfathered_until, c.plan_id,
         c.grandfather_plan_id, gp.code,
         p.code, p.name, p.billing_unit, p.included_sessions, p.included_minutes,
         p.requests_per_minute,
         u.total_sessions, u.successful_sessions, u.failed_sessions, u.total_minutes,
-        u.billable_minutes
+        u.billable_minutes,
+        (SELECT m.value FROM accounts_minutespersessionchange m ORDER BY m.id DESC LIMIT 1)
     FROM billing_customer c
     JOIN billing_plan p ON p.id = c.plan_id
     LEFT JOIN billing_plan gp ON gp.id = c.grandfather_plan_id
@@ -113,7 +121,7 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
     customer.grandfather_plan = (
         Plan.from_db("default", ["id", "code"], [next_plan_id, next_code]) if next_plan_id else None
     )
-    total, successful, failed, minutes, billable = row[13:]
+    total, successful, failed, minutes, billable, per_session = row[13:]
     return UsageSummary(
         customer=customer,
         plan=plan,
@@ -123,6 +131,9 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
         failed_sessions=failed or 0,
         total_minutes=decimal(minutes),
         billable_minutes=decimal(billable),
+        minutes_per_session=(
+            default_minutes_per_session() if per_session is None else decimal(per_session)
+        ),
     )
 
 

@@ -161,7 +161,7 @@ class UsageOutput(serializers.Serializer):
             "sessionsIncluded": plan.included_sessions,
             "sessionsUsed": summary.sessions_used,
             "sessionsRemaining": summary.sessions_remaining,
-            "estimatedMinutes": estimated_minutes(plan),
+            "estimatedMinutes": estimated_minutes(plan, summary.minutes_per_session),
             "minutesUsed": _number(summary.total_minutes),
             "percentUsed": summary.percent_used,
             "userId": external_id,
