@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.errors import InvalidInput
 from accounts.estimates import (
@@ -17,6 +17,17 @@ from accounts.models import MinutesPerSessionChange
 # A WebRTC session of under 6 seconds or over 10 hours on average is a measurement gone wrong.
 MIN_MINUTES_PER_SESSION = Decimal("0.10")
 MAX_MINUTES_PER_SESSION = Decimal("600.00")
+# A PostgreSQL advisory lock key (namespace, key) of its own: not the jobs' (accounts.jobs).
+CHANGE_LOCK = (0x4D50, 1)
+
+
+def _wait_for_other_changes() -> None:
+    """Two staff setting the figure at once: the second waits for the first to commit and
+    records the first's figure as its "old" one, even for the very first change (no row to
+    lock yet). SQLite's writers already take turns (transactions begin IMMEDIATE)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(CHANGE_LOCK))
 
 
 def minutes_per_session_set(
@@ -35,8 +46,8 @@ def minutes_per_session_set(
             field="value",
         )
     with transaction.atomic():
-        # Two staff setting it at once: the second waits and records the first's as its "old".
-        current = MinutesPerSessionChange.objects.select_for_update().order_by("-id").first()
+        _wait_for_other_changes()
+        current = MinutesPerSessionChange.objects.order_by("-id").first()
         previous = current.value if current is not None else default_minutes_per_session()
         change = MinutesPerSessionChange.objects.create(
             value=value,

@@ -17,6 +17,7 @@ from accounts.estimates import (
 from accounts.models import MinutesPerSessionChange
 from accounts.services.minutes_per_session import minutes_per_session_set
 from tests.accounts.factories import plan
+from tests.support.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +84,16 @@ def test_estimates_follow_the_figure():
     assert estimated_minutes(legacy_pro) == 8_000  # a minute plan's quota is its own
     assert sessions_from_minutes(Decimal("229")) == 100
     assert sessions_from_minutes(Decimal("229.01")) == 101  # rounded up
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_changes_chain_old_to_new():
+    """Even the very first change: each records the figure the one before it set."""
+    results = race(6, lambda i: minutes_per_session_set(value=f"2.{i}1", actor=f"staff-{i}"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    changes = list(MinutesPerSessionChange.objects.order_by("id"))
+    assert [c.previous_value for c in changes] == [Decimal("2.00")] + [
+        c.value for c in changes[:-1]
+    ]
+    assert minutes_per_session() == changes[-1].value
