@@ -12,7 +12,7 @@ from accounts.models import BatchKind
 from accounts.services.minutes_per_session import minutes_per_session_set
 from migration.batches.apply import migration_run
 from migration.batches.planning import migration_plan
-from tests.migration.support import HISTORY, legacy_customer
+from tests.migration.support import HISTORY, act, legacy_customer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -74,3 +74,11 @@ def test_the_notice_counts_a_month_of_minutes_at_the_stored_figure(
         "In the last three months you used about 1,000, 2,000 and 100 sessions (estimated from "
         "your minutes where sessions were not counted); Starter includes 5,000 sessions"
     ) in message.body
+
+
+def test_the_confirmation_page_estimates_at_the_stored_figure(admin_client, heavy_free):
+    minutes_per_session_set(value="2.29", actor="admin:alice")
+    page = act(admin_client, "migration_remap", [heavy_free]).content.decode()
+    assert "otherwise billable minutes ÷ 2.29 min per session" in page
+    assert "92 · 0 · 0" in page
+    assert "would exceed</span>" not in page
