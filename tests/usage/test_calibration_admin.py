@@ -12,6 +12,7 @@ from accounts.estimates import minutes_per_session
 from accounts.models import MinutesPerSessionChange
 from tests.accounts.factories import UserFactory
 from tests.usage.test_calibration import measured  # noqa: F401  (the fixture)
+from usage.models import MonthlyUsage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now", "measured")]
 
@@ -112,3 +113,12 @@ def test_use_is_a_post_and_the_figure_is_never_typed_in(staff_client):
     assert staff_client.get(USE).status_code == 405
     assert staff_client.get(PAGE + "add/").status_code == 403
     assert not MinutesPerSessionChange.objects.exists()
+
+
+def test_with_nothing_measured_the_page_says_so_and_offers_no_figure(staff_client):
+    MonthlyUsage.objects.all().delete()
+    page = text(staff_client.get(PAGE).content.decode())
+    assert (
+        "No customer-month of 2026-08, 2026-09, 2026-10 recorded both minutes and sessions" in page
+    )
+    assert "Use this figure" not in page
