@@ -19,6 +19,7 @@ from usage.calibration import (
     calibration_report,
     minutes_per_session_use_measured,
     percentile,
+    to_cents,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
@@ -52,11 +53,12 @@ def measured():
 
 
 def test_percentiles_interpolate_between_the_closest_ranks():
-    values = [Decimal(v) for v in (1, 2, 3, 4)]
-    assert percentile(values, Decimal("0.5")) == Decimal("2.5")
-    assert percentile(values, Decimal("0.9")) == Decimal("3.7")
-    assert percentile([Decimal(7)], Decimal("0.9")) == Decimal(7)
-    assert percentile([], Decimal("0.5")) is None
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 0.5) == 2.5
+    assert to_cents(percentile(values, 0.9)) == Decimal("3.70")
+    assert percentile([7.0], 0.9) == 7.0
+    assert percentile([], 0.5) is None
+    assert to_cents(2.3549999999999995) == Decimal("2.36")  # (2.31 + 2.40) / 2, half up
 
 
 def test_overall_and_per_plan_with_sample_sizes(measured):
