@@ -15,7 +15,7 @@ The ratio is billable minutes (those of sessions that did not fail) ÷ sessions 
 fail: the same two counters the dry run sets side by side. A month with no such session or no
 minute measures nothing and is left out. Percentiles interpolate between the closest ranks
 (PostgreSQL's `percentile_cont`), computed in Python so that SQLite and PostgreSQL agree; the
-rows are streamed, one query in all.
+ratios are streamed, the sample sizes aggregated in SQL.
 """
 
 from __future__ import annotations
