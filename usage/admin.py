@@ -6,6 +6,7 @@ The legacy import and the export of monthly usage are added by `migration.admin`
 from django.contrib import admin
 
 from accounts.admin.readonly import ReadOnlyAdmin
+from usage import calibration_admin  # noqa: F401  (the minutes-per-session page registers itself)
 from usage.models import MonthlyUsage, Session
 
 
