@@ -35,7 +35,8 @@ class Plan(models.Model):
         help_text="Monthly session quota. Empty for minute-billed legacy plans.",
     )
     included_minutes = models.PositiveIntegerField(
-        help_text="Minute quota of a minute plan; estimated minutes shown for a session plan."
+        help_text="Minute quota of a minute plan. A session plan shows its sessions times the "
+        "measured minutes per session instead."
     )
     price_cents = models.PositiveIntegerField(help_text="Monthly price in cents.")
     currency = models.CharField(max_length=3, default="usd")
@@ -423,3 +424,33 @@ class BackgroundJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in (JobState.QUEUED, JobState.RUNNING)
+
+
+class MinutesPerSessionChange(models.Model):
+    """The average minutes of one session: the figure that shows a session plan's quota as
+    estimated minutes and turns a month of minutes into sessions. Append-only: the newest row is
+    the figure in force, each row says who set it, when, from what, and on which measured sample
+    (no row yet: the MINUTES_PER_SESSION setting)."""
+
+    value = models.DecimalField(max_digits=5, decimal_places=2)
+    previous_value = models.DecimalField(max_digits=5, decimal_places=2)
+    actor = models.CharField(max_length=255)
+    reason = models.CharField(max_length=255, blank=True)
+    sample = models.JSONField(
+        default=dict, blank=True, help_text="The measurement the figure was taken from."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "minutes per session"
+        verbose_name_plural = "minutes per session"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value__gt=0) & Q(previous_value__gt=0),
+                name="minutes_per_session_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.previous_value} → {self.value} min per session"

@@ -44,7 +44,13 @@ SIDEBAR_GROUPS = [
             ("accounts.backgroundjob", "Background jobs", "hourglass"),
         ],
     ),
-    ("Catalogue", [("accounts.plan", "Plans", "sell")]),
+    (
+        "Catalogue",
+        [
+            ("accounts.plan", "Plans", "sell"),
+            ("accounts.minutespersessionchange", "Minutes per session", "tune"),
+        ],
+    ),
     (
         "Stripe",
         [

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from accounts.estimates import estimated_minutes
 from accounts.formatting import money
 from accounts.models import Customer, CustomerStatus, Plan
 from billing.selectors import InvoiceRow
@@ -101,7 +102,7 @@ def usage_display(summary: UsageSummary) -> UsageDisplay:
         estimated = None
     else:
         used, remaining = summary.sessions_used, summary.sessions_remaining
-        estimated = format_count(plan.included_minutes)
+        estimated = format_count(estimated_minutes(plan))
     unit = "minutes" if plan.bills_minutes else "sessions"
     return UsageDisplay(
         plan=plan,
@@ -138,7 +139,7 @@ class PlanTerms:
     def estimated_minutes(self) -> str | None:
         if self.plan.bills_minutes:
             return None
-        return f"≈ {format_count(self.plan.included_minutes)} minutes estimated"
+        return f"≈ {format_count(estimated_minutes(self.plan))} minutes estimated"
 
     @property
     def projects(self) -> str:

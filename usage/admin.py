@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from accounts.admin.readonly import ReadOnlyAdmin
 from accounts.formatting import count
+from usage import calibration_admin  # noqa: F401  (the minutes-per-session page registers itself)
 from usage.models import MonthlyUsage, Session
 
 

@@ -20,6 +20,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.estimates import (
+    default_minutes_per_session,
+    minutes_per_session,
+    sessions_from_minutes,
+)
 from accounts.models import Customer, Plan, PlanChange
 from accounts.periods import Period, period_of
 from accounts.rawsql import aware, decimal, fetch_one, param_date
@@ -36,6 +41,8 @@ class UsageSummary:
     failed_sessions: int
     total_minutes: Decimal
     billable_minutes: Decimal
+    # The minutes per session in force, when the read fetched it (None: read it when needed).
+    minutes_per_session: Decimal | None = None
 
     @property
     def sessions_used(self) -> int:
@@ -67,14 +74,16 @@ class UsageSummary:
         return int(self.used * 100 // quota)
 
 
-# The usage API's read: customer, plan, next plan and this month's counters in one query.
+# The usage API's read: customer, plan, next plan, this month's counters and the minutes per
+# session in force (for the estimate) in one query.
 _USAGE_SQL = """
     SELECT c.id, c.external_id, c.status, c.grandfathered_until, c.plan_id,
         c.grandfather_plan_id, gp.code,
         p.code, p.name, p.billing_unit, p.included_sessions, p.included_minutes,
         p.requests_per_minute, p.is_legacy,
         u.total_sessions, u.successful_sessions, u.failed_sessions, u.total_minutes,
-        u.billable_minutes
+        u.billable_minutes,
+        (SELECT m.value FROM accounts_minutespersessionchange m ORDER BY m.id DESC LIMIT 1)
     FROM billing_customer c
     JOIN billing_plan p ON p.id = c.plan_id
     LEFT JOIN billing_plan gp ON gp.id = c.grandfather_plan_id
@@ -113,7 +122,7 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
     customer.grandfather_plan = (
         Plan.from_db("default", ["id", "code"], [next_plan_id, next_code]) if next_plan_id else None
     )
-    total, successful, failed, minutes, billable = row[14:]
+    total, successful, failed, minutes, billable, per_session = row[14:]
     return UsageSummary(
         customer=customer,
         plan=plan,
@@ -123,6 +132,9 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
         failed_sessions=failed or 0,
         total_minutes=decimal(minutes),
         billable_minutes=decimal(billable),
+        minutes_per_session=(
+            default_minutes_per_session() if per_session is None else decimal(per_session)
+        ),
     )
 
 
@@ -308,6 +320,8 @@ class MoveOutlook:
     months: list[tuple[date, int]]  # (the month's 1st, sessions that did not fail)
     new_plan: Plan
     fits: Plan
+    # Months the old system recorded minutes of but no sessions: minutes ÷ minutes per session.
+    estimated: frozenset[date] = frozenset()
 
     @property
     def busiest(self) -> int:
@@ -323,6 +337,7 @@ class MoveOutlook:
             "months": [[month, sessions] for month, sessions in self.months],
             "busiest": self.busiest,
             "would_exceed": self.would_exceed,
+            "estimated": bool(self.estimated),
             "fits": self.fits,
         }
 
@@ -330,14 +345,24 @@ class MoveOutlook:
 def move_outlooks(
     *, customer_ids: list[int], new_plans: dict[int, Plan], now: datetime | None = None
 ) -> dict[int, MoveOutlook]:
-    """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months.
-    Two queries whatever the number of customers."""
+    """For each customer (id → the plan it moves to), its last RECENT_MONTHS complete months:
+    the sessions recorded, or for a month of minutes only (the old system's), the minutes ÷ the
+    measured minutes per session, as the dry runs count them. Two queries whatever the number
+    of customers (the figure is cached)."""
     periods = list(reversed(period_of(now).previous().back(RECENT_MONTHS)))  # oldest first
     used: dict[tuple[int, date], int] = {}
+    estimated: dict[int, set[date]] = {}
+    per_session = None
     for row in MonthlyUsage.objects.filter(
         customer_id__in=customer_ids, period__gte=periods[0].start, period__lte=periods[-1].start
-    ).values("customer_id", "period", "total_sessions", "failed_sessions"):
-        used[row["customer_id"], row["period"]] = row["total_sessions"] - row["failed_sessions"]
+    ).values("customer_id", "period", "total_sessions", "failed_sessions", "billable_minutes"):
+        key = (row["customer_id"], row["period"])
+        if row["total_sessions"] or not row["billable_minutes"]:
+            used[key] = row["total_sessions"] - row["failed_sessions"]
+            continue
+        per_session = per_session or minutes_per_session()
+        used[key] = sessions_from_minutes(row["billable_minutes"], per_session)
+        estimated.setdefault(row["customer_id"], set()).add(row["period"])
     ladder = list(
         Plan.objects.filter(
             is_public=True, is_legacy=False, included_sessions__isnull=False
@@ -354,5 +379,10 @@ def move_outlooks(
         )
         if new_plan.included_sessions and new_plan.included_sessions >= busiest:
             fits = new_plan
-        outlooks[customer_id] = MoveOutlook(months=months, new_plan=new_plan, fits=fits)
+        outlooks[customer_id] = MoveOutlook(
+            months=months,
+            new_plan=new_plan,
+            fits=fits,
+            estimated=frozenset(estimated.get(customer_id, ())),
+        )
     return outlooks

@@ -1,18 +1,17 @@
 """The usage side of a dry run: each customer's last full months, as sessions to compare with
 the quota of the plan it moves to. A month whose sessions were recorded (by the metering, or
 by the old system through the import) counts those that did not fail; a month with minutes
-only is estimated at MINUTES_PER_SESSION."""
+only is estimated at the measured minutes per session (`accounts.estimates`)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import F, Q, QuerySet, Sum
 
+from accounts.estimates import sessions_from_minutes
 from accounts.models import Customer
 from accounts.periods import Period, period_of
 from accounts.services.plan_change import CustomerRow
@@ -62,6 +61,6 @@ def usage_history(
     return UsageHistory(minutes=minutes, sessions=sessions)
 
 
-def estimated_sessions(minutes: Decimal) -> int:
-    """Minutes turned into sessions at MINUTES_PER_SESSION, rounded up."""
-    return math.ceil(Decimal(minutes) / Decimal(str(settings.MINUTES_PER_SESSION)))
+def estimated_sessions(minutes: Decimal, per_session: Decimal | None = None) -> int:
+    """Minutes turned into sessions at the measured minutes per session, rounded up."""
+    return sessions_from_minutes(minutes, per_session)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from accounts.estimates import estimated_minutes
 from accounts.models import EmailKind, MigrationBatch, Plan
 from accounts.progress import Progress
 from accounts.services.notifications import Recipient, email_send_once_bulk
@@ -23,6 +24,7 @@ from usage.selectors import move_outlooks
 
 def migration_email_context(old_plan: Plan, new_plan: Plan, when: datetime) -> dict:
     """What the migration e-mails show, formatted once (shared by every customer of a group)."""
+    estimate = "" if new_plan.bills_minutes else f"{estimated_minutes(new_plan):,} minutes"
     return {
         "old_plan": old_plan,
         "new_plan": new_plan,
@@ -32,7 +34,7 @@ def migration_email_context(old_plan: Plan, new_plan: Plan, when: datetime) -> d
         "old_price": dollars(old_plan.price_cents),
         "new_quota": quota(new_plan),
         "new_price": dollars(new_plan.price_cents),
-        "new_estimate": "" if new_plan.bills_minutes else f"{new_plan.included_minutes:,} minutes",
+        "new_estimate": estimate,
         "price_changes": old_plan.price_cents != new_plan.price_cents,
     }
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.errors import InvalidInput
+from accounts.estimates import minutes_per_session
 from accounts.models import BatchKind, EmailKind, EmailNotification, Plan
 from accounts.periods import Period, add_months
 from accounts.progress import Progress, no_progress
@@ -132,6 +133,7 @@ class MigrationPlan:
     rows: list[PlannedChange]
     grandfather_months: int | None = None
     grandfathered_until: datetime | None = None
+    minutes_per_session: Decimal = Decimal("2.00")  # what months of minutes were divided by
 
     @cached_property
     def changes(self) -> list[PlannedChange]:
@@ -202,7 +204,7 @@ class MigrationPlan:
             if self.grandfathered_until
             else None,
             "history_months": self.history_labels,
-            "minutes_per_session": settings.MINUTES_PER_SESSION,
+            "minutes_per_session": float(self.minutes_per_session),
             "totals": self.totals,
             "columns": REPORT_COLUMNS,
             "rows": list(self.report_rows()),
@@ -254,6 +256,7 @@ def migration_plan(
     transition = TRANSITIONS[kind]
     zero = tuple(Decimal(0) for _ in history)
     unrecorded = tuple(None for _ in history)
+    per_session = minutes_per_session()  # once: the same figure for every customer
     sessions_cache: dict[Decimal, int] = {}
     planned: list[PlannedChange] = []
     for row in rows:
@@ -277,7 +280,7 @@ def migration_plan(
                 sessions.append(counted)
                 continue
             if value not in sessions_cache:
-                sessions_cache[value] = estimated_sessions(value)
+                sessions_cache[value] = estimated_sessions(value, per_session)
             sessions.append(sessions_cache[value])
         planned.append(
             PlannedChange(
@@ -302,6 +305,7 @@ def migration_plan(
         rows=planned,
         grandfather_months=grandfather_months,
         grandfathered_until=until,
+        minutes_per_session=per_session,
     )
 
 

@@ -24,6 +24,7 @@ SCREENS = {
     "customers": "/admin/accounts/customer/",
     "customer": "/admin/accounts/customer/{customer}/change/",
     "plans": "/admin/accounts/plan/",
+    "minutes-per-session": "/admin/accounts/minutespersessionchange/",
     "plan-history": "/admin/accounts/planchange/",
     "batches": "/admin/accounts/migrationbatch/",
     "batch": "/admin/accounts/migrationbatch/{batch}/change/",

@@ -5,6 +5,7 @@ import re
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from accounts.estimates import estimated_minutes
 from accounts.fields import InternationalEmailSerializerField
 from accounts.models import Plan
 from accounts.validators import validate_international_email
@@ -160,7 +161,7 @@ class UsageOutput(serializers.Serializer):
             "sessionsIncluded": plan.included_sessions,
             "sessionsUsed": summary.sessions_used,
             "sessionsRemaining": summary.sessions_remaining,
-            "estimatedMinutes": plan.included_minutes,
+            "estimatedMinutes": estimated_minutes(plan, summary.minutes_per_session),
             "minutesUsed": _number(summary.total_minutes),
             "percentUsed": summary.percent_used,
             "userId": external_id,
@@ -226,7 +227,9 @@ class PlanOutput(serializers.ModelSerializer):
     billingUnit = serializers.CharField(source="billing_unit")
     # A minute-billed legacy plan has no session quota: null, as the schema says.
     sessionsIncluded = serializers.IntegerField(source="included_sessions", allow_null=True)
-    estimatedMinutes = serializers.IntegerField(source="included_minutes")
+    estimatedMinutes = serializers.SerializerMethodField(
+        help_text="Minute plan: its minute quota; session plan: sessions times minutes per session."
+    )
     priceCents = serializers.IntegerField(source="price_cents")
     requestsPerMinute = serializers.IntegerField(source="requests_per_minute")
     concurrentSessions = serializers.IntegerField(source="max_concurrent_sessions")
@@ -254,3 +257,6 @@ class PlanOutput(serializers.ModelSerializer):
             "isLegacy",
             "migratesTo",
         ]
+
+    def get_estimatedMinutes(self, plan: Plan) -> int:
+        return estimated_minutes(plan)

@@ -127,7 +127,8 @@ class Command(BaseCommand):
         self._header(plan.kind, plan.grandfather_months, until, plan.selection)
         self.stdout.write(
             f"Estimated sessions = billable minutes of {', '.join(plan.history_labels)} "
-            f"/ {settings.MINUTES_PER_SESSION:g} min per session."
+            f"/ {plan.minutes_per_session} min per session (the figure in force: see "
+            "calibrate_minutes_per_session), where sessions were not recorded."
         )
         write_lines(self.stdout, plan_lines(plan))
         write_lines(self.stdout, totals_lines(plan.totals, verb=self._verb(plan.kind)))
