@@ -86,13 +86,14 @@ def email_link_request(request: HttpRequest) -> HttpResponse:
         "address", email, EMAIL_REQUESTS_PER_ADDRESS
     ):
         logger.warning("sign-in e-mail throttled")
-        return render(
+        response = render(
             request,
             "registration/link_throttled.html",
             {"minutes": EMAIL_REQUEST_WINDOW_SECONDS // 60},
             status=429,
-            headers={"Retry-After": str(EMAIL_REQUEST_WINDOW_SECONDS)},
         )
+        response["Retry-After"] = str(EMAIL_REQUEST_WINDOW_SECONDS)
+        return response
     sign_in_email_request(email=email)
     return redirect("sign-in-email-sent")
 

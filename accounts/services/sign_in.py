@@ -158,7 +158,9 @@ def customer_login_ensure(*, customer_id: int):
 
     Takes the customer's row lock, so two first sign-ins at once make one login. Raises
     LinkRefused for a staff or inactive login: a customer's link never signs those in."""
-    customer = Customer.objects.select_for_update().select_related("user").get(pk=customer_id)
+    # The lock first, the login after, in its own query: a join read with the lock would show a
+    # login that a concurrent first sign-in created (and committed) while we waited as missing.
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
     user = customer.user
     if user is None:
         user = _login_create(customer)
