@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
 from django.contrib.auth import login
@@ -81,7 +82,7 @@ def email_link_request(request: HttpRequest) -> HttpResponse:
         context = {"form": AuthenticationForm(request), "email_form": form}
         return render(request, "registration/login.html", context, status=400)
     email = form.cleaned_data["email"].lower()
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = get_client_ip_address(request) or ""  # the address django-axes counts too
     if _over_limit("ip", ip, EMAIL_REQUESTS_PER_IP) or _over_limit(
         "address", email, EMAIL_REQUESTS_PER_ADDRESS
     ):

@@ -31,6 +31,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks import task
 
 from accounts.errors import InvalidInput
 from accounts.models import Customer, EmailKind, EmailNotification, SignInLink, SignInPurpose
@@ -193,6 +194,23 @@ def _login_create(customer: Customer):
         except IntegrityError:
             continue
     raise LinkRefused("no free username")  # customer-<pk> taken by someone else: staff fixes
+
+
+# Spent and expired links are kept this long (who signed in how, for support), then deleted.
+KEEP_SPENT_LINKS = timedelta(days=30)
+
+
+def sign_in_links_purge(*, now: datetime | None = None) -> int:
+    """Delete the links that expired more than KEEP_SPENT_LINKS ago; returns how many."""
+    now = now or timezone.now()
+    deleted, _ = SignInLink.objects.filter(expires_at__lt=now - KEEP_SPENT_LINKS).delete()
+    return deleted
+
+
+@task()
+def purge_sign_in_links() -> dict:
+    """Scheduled daily: `sign_in_links_purge` in a worker."""
+    return {"deleted": sign_in_links_purge()}
 
 
 # --- Where "Back to dashboard" may lead -------------------------------------------------------

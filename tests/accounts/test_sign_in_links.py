@@ -21,6 +21,7 @@ from accounts.services.sign_in import (
     LinkRefused,
     sign_in_link_create,
     sign_in_link_redeem,
+    sign_in_links_purge,
 )
 from tests.accounts.factories import CustomerFactory, EmailNotificationFactory
 from tests.support.mail import FailingEmailBackend
@@ -174,3 +175,16 @@ class TestRaces:
         assert len(users) == 1
         assert get_user_model().objects.count() == 1
         assert Customer.objects.get(pk=customer.pk).user_id in users
+
+
+@pytest.mark.django_db
+def test_links_expired_over_30_days_ago_are_purged():
+    customer = CustomerFactory()
+    with time_machine.travel(NOW - timedelta(days=31), tick=False):
+        old = sign_in_link_create(customer=customer, purpose=SignInPurpose.PORTAL_SESSION).link
+    with time_machine.travel(NOW - timedelta(days=29), tick=False):
+        recent = sign_in_link_create(customer=customer, purpose=SignInPurpose.PORTAL_SESSION).link
+    with time_machine.travel(NOW, tick=False):
+        assert sign_in_links_purge() == 1
+    assert list(SignInLink.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not SignInLink.objects.filter(pk=old.pk).exists()
