@@ -215,3 +215,13 @@ def test_the_sign_in_link_page_does_not_leak_its_address(ask):
     page = Client().get(link)
     assert page.headers.get("Referrer-Policy") == "same-origin"
     assert urlsplit(link).path not in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "email", ["a\x00b@example.com", "x" * 250 + "@example.com", "<script>@example.com", ""]
+)
+def test_hostile_addresses_get_the_form_again_never_a_500(ask, email):
+    response = ask(Client(), email)
+    assert response.status_code == 400
+    assert "<script>@" not in response.content.decode()
+    assert mail.outbox == []
