@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts.fields import InternationalEmailFormField
 from accounts.models import SignInPurpose
 from accounts.services.sign_in import (
     LinkRefused,
@@ -42,7 +43,7 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class EmailLinkForm(forms.Form):
-    email = forms.EmailField(
+    email = InternationalEmailFormField(
         label="E-mail address",
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
@@ -81,10 +82,10 @@ def email_link_request(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context = {"form": AuthenticationForm(request), "email_form": form}
         return render(request, "registration/login.html", context, status=400)
-    email = form.cleaned_data["email"].lower()
+    email = form.cleaned_data["email"]
     ip = get_client_ip_address(request) or ""  # the address django-axes counts too
     if _over_limit("ip", ip, EMAIL_REQUESTS_PER_IP) or _over_limit(
-        "address", email, EMAIL_REQUESTS_PER_ADDRESS
+        "address", email.lower(), EMAIL_REQUESTS_PER_ADDRESS
     ):
         logger.warning("sign-in e-mail throttled")
         response = render(

@@ -225,3 +225,13 @@ def test_hostile_addresses_get_the_form_again_never_a_500(ask, email):
     assert response.status_code == 400
     assert "<script>@" not in response.content.decode()
     assert mail.outbox == []
+
+
+def test_an_international_address_on_record_gets_its_link(ask):
+    CustomerFactory(external_id="mueller", email="müller@exämple.de")
+    assert ask(Client(), "müller@exämple.de")["Location"] == "/accounts/login/link/sent/"
+    (message,) = mail.outbox
+    assert message.to == ["müller@exämple.de"]
+    browser = Client()
+    browser.post(link_in(message))
+    assert "Account mueller" in text(browser.get("/account/usage/").content.decode())
