@@ -48,6 +48,12 @@ class PaymentPastDue(Conflict):
     code = "past_due"
 
 
+class NoStripeCustomer(Conflict):
+    """Stripe's billing portal for a customer who never paid: Stripe holds nothing for it."""
+
+    code = "no_stripe_customer"
+
+
 class UsageOverPlan(Conflict):
     """A move down refused: this month's usage already uses up the smaller plan's quota."""
 

@@ -21,3 +21,11 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     socket_errors, summary.errors.status))
 end
+
+-- Paced runs (p99 at a given rate): each connection waits this long before its next request.
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  function delay()
+    return pace
+  end
+end

@@ -168,6 +168,20 @@ def checkout_session_create(
         )
 
 
+# --- billing portal -------------------------------------------------------------------------
+
+
+def billing_portal_session_create(
+    *, stripe_customer_id: str, return_url: str
+) -> stripe.billing_portal.Session:
+    """A session of Stripe's hosted billing portal (card, invoices, cancellation) for one
+    Stripe customer; its `url` is valid for a few minutes and for that customer only."""
+    with _stripe_call("open the billing portal"):
+        return stripe.billing_portal.Session.create(
+            customer=stripe_customer_id, return_url=return_url, **_options()
+        )
+
+
 # --- subscriptions --------------------------------------------------------------------------
 
 

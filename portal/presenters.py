@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from accounts.formatting import money
 from accounts.models import Customer, CustomerStatus, Plan
+from billing.selectors import InvoiceRow
 from billing.services.plan_switch import UPGRADE, switch_direction
 from usage.selectors import UsageSummary
 
@@ -242,6 +244,40 @@ def status_notice(customer: Customer) -> str | None:
     if customer.status == CustomerStatus.CANCELED:
         return "canceled"
     return None
+
+
+_INVOICE_STATUS = {
+    "paid": "Paid",
+    "open": "Unpaid",
+    "void": "Void",
+    "uncollectible": "Uncollectible",
+}
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One invoice as the usage page lists it: "18 Nov 2026 · $29.00 · Paid · View"."""
+
+    day: date
+    number: str
+    amount: str
+    status: str  # Stripe's status, for styling
+    status_label: str
+    url: str
+
+
+def invoice_lines(rows: list[InvoiceRow]) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            day=row.created.date(),
+            number=row.number,
+            amount=money(row.total_cents, row.currency),
+            status=row.status,
+            status_label=_INVOICE_STATUS.get(row.status, row.status.capitalize()),
+            url=row.hosted_url,
+        )
+        for row in rows
+    ]
 
 
 def forecast_sentence(*, forecast, usage: UsageDisplay, today: date) -> str:

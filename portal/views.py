@@ -12,10 +12,13 @@ from django.views.decorators.http import require_safe
 
 from accounts.periods import period_of
 from accounts.selectors import public_plans
+from billing.selectors import customer_invoices, subscription_cancels_at
+from billing.services.billing_portal import billing_portal_available
 from portal.charts import daily_chart, monthly_chart
 from portal.presenters import (
     PlanTerms,
     forecast_sentence,
+    invoice_lines,
     plan_cards,
     status_notice,
     usage_display,
@@ -75,6 +78,10 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "chart": daily_chart(counts=counts, period=period, today=now.date(), unit=usage.unit),
         "projects": list(projects_with_sessions(customer=customer, period=period)),
         "notice": status_notice(customer),
+        # Stripe's billing portal and the invoices mirrored from Stripe (issue 13).
+        "billing_portal": billing_portal_available(customer),
+        "invoices": invoice_lines(customer_invoices(customer=customer)),
+        "cancels_at": subscription_cancels_at(customer=customer),
     }
     return render(request, "pages/usage.html", context)
 

@@ -72,7 +72,7 @@ _USAGE_SQL = """
     SELECT c.id, c.external_id, c.status, c.grandfathered_until, c.plan_id,
         c.grandfather_plan_id, gp.code,
         p.code, p.name, p.billing_unit, p.included_sessions, p.included_minutes,
-        p.requests_per_minute,
+        p.requests_per_minute, p.is_legacy,
         u.total_sessions, u.successful_sessions, u.failed_sessions, u.total_minutes,
         u.billable_minutes
     FROM billing_customer c
@@ -91,6 +91,7 @@ _PLAN_FIELDS = [
     "included_sessions",
     "included_minutes",
     "requests_per_minute",
+    "is_legacy",
 ]
 
 
@@ -103,7 +104,7 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
     row = fetch_one(_USAGE_SQL, [param_date(period.start), external_id])
     if row is None:
         return _zero_summary(plan=Plan.objects.get(code="free"), period=period)
-    (cid, ext, status, until, plan_id, next_plan_id, next_code, *plan_values) = row[:13]
+    (cid, ext, status, until, plan_id, next_plan_id, next_code, *plan_values) = row[:14]
     plan = Plan.from_db("default", _PLAN_FIELDS, [plan_id, *plan_values])
     customer = Customer.from_db(
         "default", _CUSTOMER_FIELDS, [cid, ext, plan_id, status, aware(until)]
@@ -112,7 +113,7 @@ def usage_summary(*, external_id: str, now: datetime | date | None = None) -> Us
     customer.grandfather_plan = (
         Plan.from_db("default", ["id", "code"], [next_plan_id, next_code]) if next_plan_id else None
     )
-    total, successful, failed, minutes, billable = row[13:]
+    total, successful, failed, minutes, billable = row[14:]
     return UsageSummary(
         customer=customer,
         plan=plan,

@@ -87,23 +87,47 @@ _NEW_MONTH_SQL = """
     VALUES (%s, %s, 0, 0, 0, 0, 0, %s)
     ON CONFLICT (customer_id, period) DO NOTHING
 """
-# PostgreSQL only: reserve and record in one statement (a data-modifying WITH), the common
-# case of a start; no row back means the month's row is missing or the quota is used up,
-# which the general path below sorts out.
-_RESERVE_AND_INSERT_SQL = """
-    WITH reserved AS (
-        UPDATE usage_monthlyusage SET total_sessions = total_sessions + 1, updated_at = %s
-        WHERE customer_id = %s AND period = %s AND {quota_condition}
-        RETURNING total_sessions - failed_sessions AS used
+# PostgreSQL only: admission, reservation and record in one statement (data-modifying WITH),
+# run once the customer's row is locked, so that every count it reads is current. It records
+# only when every limit admits the start, the project exists and the month's row is there (the
+# common case); otherwise it changes nothing and returns the admission figures, from which the
+# general path below raises the limit broken or makes the missing rows. One round trip instead
+# of two on the hottest path (issue 14).
+_ADMIT_AND_RECORD_SQL = """
+    WITH admission AS (
+        SELECT p.billing_unit, p.included_sessions, p.included_minutes, p.max_projects,
+            p.max_concurrent_sessions, p.name,
+            (SELECT s.customer_id FROM usage_session s WHERE s.session_id = %(session_id)s)
+                AS owner_id,
+            (SELECT pr.id FROM billing_project pr
+                WHERE pr.customer_id = c.id AND pr.project_id = %(project_id)s) AS project_pk,
+            (SELECT COUNT(*) FROM billing_project pr WHERE pr.customer_id = c.id)
+                AS project_count,
+            (SELECT COUNT(*) FROM usage_session s WHERE s.customer_id = c.id
+                AND s.status = 'active' AND s.started_at > %(stale_before)s) AS open_sessions
+        FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
+        WHERE c.id = %(customer_id)s
+    ),
+    reserved AS (
+        UPDATE usage_monthlyusage u
+        SET total_sessions = u.total_sessions + 1, updated_at = %(now)s
+        FROM admission a
+        WHERE u.customer_id = %(customer_id)s AND u.period = %(period)s
+            AND a.owner_id IS NULL AND a.project_pk IS NOT NULL
+            AND a.open_sessions < a.max_concurrent_sessions
+            AND CASE WHEN a.billing_unit = 'minutes' THEN u.billable_minutes < a.included_minutes
+                ELSE u.total_sessions - u.failed_sessions < a.included_sessions END
+        RETURNING u.total_sessions - u.failed_sessions AS used
+    ),
+    recorded AS (
+        INSERT INTO usage_session (session_id, customer_id, project_id, period, status,
+            started_at)
+        SELECT %(session_id)s, %(customer_id)s, a.project_pk, %(period)s, 'active', %(now)s
+        FROM reserved, admission a
+        RETURNING id
     )
-    INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
-    SELECT %s, %s, %s, %s, 'active', %s FROM reserved
-    RETURNING id, (SELECT used FROM reserved)
+    SELECT a.*, (SELECT id FROM recorded), (SELECT used FROM reserved) FROM admission a
 """
-_RESERVE_AND_INSERT = {
-    False: _RESERVE_AND_INSERT_SQL.format(quota_condition="total_sessions - failed_sessions < %s"),
-    True: _RESERVE_AND_INSERT_SQL.format(quota_condition="billable_minutes < %s"),
-}
 _INSERT_SESSION_SQL = """
     INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
     VALUES (%s, %s, %s, %s, 'active', %s)
@@ -178,9 +202,24 @@ def _admit(
     stale_before = now - timedelta(seconds=settings.SESSION_STALE_AFTER)
     period = period_of(now).start
     with connection.cursor() as cursor:
-        cursor.execute(
-            _ADMISSION_SQL, [session_id, project_id, param_datetime(stale_before), customer_id]
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _ADMIT_AND_RECORD_SQL,
+                {
+                    "session_id": session_id,
+                    "project_id": project_id,
+                    "stale_before": stale_before,
+                    "customer_id": customer_id,
+                    "period": period,
+                    "now": now,
+                },
+            )
+            *admission, recorded_pk, recorded_used = cursor.fetchone()
+        else:
+            cursor.execute(
+                _ADMISSION_SQL, [session_id, project_id, param_datetime(stale_before), customer_id]
+            )
+            admission, recorded_pk, recorded_used = cursor.fetchone(), None, None
         (
             billing_unit,
             included_sessions,
@@ -192,7 +231,22 @@ def _admit(
             project_pk,
             project_count,
             open_sessions,
-        ) = cursor.fetchone()
+        ) = admission
+        bills_minutes = billing_unit == BillingUnit.MINUTES
+        quota = included_minutes if bills_minutes else included_sessions
+        if recorded_pk is not None:
+            return _started(
+                session_pk=recorded_pk,
+                used=recorded_used,
+                session_id=session_id,
+                customer_id=customer_id,
+                project_pk=project_pk,
+                project_id=project_id,
+                period=period,
+                now=now,
+                bills_minutes=bills_minutes,
+                quota=quota,
+            )
         if owner_id is not None:
             if owner_id != customer_id:
                 raise Conflict(
@@ -213,27 +267,6 @@ def _admit(
                 retry_after=CONCURRENCY_RETRY_AFTER_SECONDS,
                 limit=max_concurrent,
             )
-        bills_minutes = billing_unit == BillingUnit.MINUTES
-        quota = included_minutes if bills_minutes else included_sessions
-        if project_pk is not None and connection.vendor == "postgresql":
-            cursor.execute(
-                _RESERVE_AND_INSERT[bills_minutes],
-                [now, customer_id, period, quota, session_id, customer_id, project_pk, period, now],
-            )
-            recorded = cursor.fetchone()
-            if recorded is not None:
-                return _started(
-                    session_pk=recorded[0],
-                    used=recorded[1],
-                    session_id=session_id,
-                    customer_id=customer_id,
-                    project_pk=project_pk,
-                    project_id=project_id,
-                    period=period,
-                    now=now,
-                    bills_minutes=bills_minutes,
-                    quota=quota,
-                )
         reserve = [
             _RESERVE_MINUTES_SQL if bills_minutes else _RESERVE_SESSION_SQL,
             [param_datetime(now), customer_id, param_date(period), quota],

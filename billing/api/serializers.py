@@ -30,3 +30,23 @@ class SubscriptionSwitchOutput(serializers.Serializer):
         help_text="How Stripe bills the change: `create_prorations` (difference or credit on "
         "the next invoice)."
     )
+
+
+class BillingPortalInput(serializers.Serializer):
+    user_id = serializers.CharField(max_length=255, required=False, default="")
+    return_url = serializers.URLField(
+        max_length=2000,
+        required=False,
+        default="",
+        help_text="Where Stripe's portal sends the customer back (http or https); the usage "
+        "page when omitted.",
+    )
+
+    def validate_return_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Enter an http or https URL.")
+        return value
+
+
+class BillingPortalOutput(serializers.Serializer):
+    url = serializers.URLField(help_text="Stripe's billing portal for this customer (brief).")

@@ -9,4 +9,5 @@ urlpatterns = [
         views.SubscriptionSwitchView.as_view(),
         name="billing-subscription",
     ),
+    path("billing/portal", views.BillingPortalView.as_view(), name="billing-portal"),
 ]

@@ -1,5 +1,6 @@
 """`POST /billing/checkout`: start a Stripe Checkout for a plan; `POST /billing/subscription`:
-switch a subscriber's live subscription to another plan."""
+switch a subscriber's live subscription to another plan; `POST /billing/portal`: open Stripe's
+billing portal."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from accounts.actors import request_actor
 from accounts.services.customers import customer_get
 from api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 from billing.api.serializers import (
+    BillingPortalInput,
+    BillingPortalOutput,
     CheckoutInput,
     CheckoutOutput,
     SubscriptionSwitchInput,
     SubscriptionSwitchOutput,
 )
+from billing.services.billing_portal import billing_portal_session_start
 from billing.services.checkout import checkout_plan_get, checkout_start
 from billing.services.plan_switch import PRORATION_BEHAVIOR, subscription_switch_plan
 
@@ -119,6 +123,44 @@ class SubscriptionSwitchView(APIView):
                 }
             ).data
         )
+
+
+class BillingPortalView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="Open Stripe's billing portal (card, invoices, cancellation) for a customer",
+        description="For a customer who has paid through Stripe. Send the customer's browser "
+        "to `url` (valid for a few minutes); the portal sends it back to `return_url`, or to the "
+        "usage page when omitted. What the customer changes there (a new card paying the open "
+        "invoice, a cancellation at the period's end) reaches the plan through Stripe's "
+        "webhooks. A service key names the customer with `user_id`; a signed-in customer may "
+        "omit it. Errors: 400 bad `return_url`; 404 unknown `user_id`; 409 "
+        "`no_stripe_customer` (never paid: nothing to manage).",
+        request=BillingPortalInput,
+        responses={
+            201: BillingPortalOutput,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            503: OpenApiResponse(description="`stripe_unavailable`: Stripe is unreachable"),
+        },
+    )
+    def post(self, request):
+        data = BillingPortalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        external_id = _caller_customer_id(
+            request, fields["user_id"], refusal="A customer may open only its own billing."
+        )
+        customer = customer_get(external_id=external_id)
+        return_url = fields["return_url"] or (
+            settings.SITE_URL.rstrip("/") + reverse("account-usage")
+        )
+        url = billing_portal_session_start(customer=customer, return_url=return_url)
+        return Response(BillingPortalOutput({"url": url}).data, status=status.HTTP_201_CREATED)
 
 
 def _caller_customer_id(request, user_id: str, *, refusal: str) -> str:

@@ -620,3 +620,22 @@ def error(message: str, *, type_: str = "invalid_request_error", code=None, para
     if param:
         body["param"] = param
     return {"error": body}
+
+
+def billing_portal_session(
+    *, session_id: str, created: int, customer_id: str, configuration: str, return_url, url: str
+) -> dict:
+    return {
+        "configuration": configuration,
+        "created": created,
+        "customer": customer_id,
+        "customer_account": None,
+        "flow": None,
+        "id": session_id,
+        "livemode": False,
+        "locale": None,
+        "object": "billing_portal.session",
+        "on_behalf_of": None,
+        "return_url": return_url,
+        "url": url,
+    }

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from devtools.stripe_standin import objects
+from devtools.stripe_standin.billing_portal import BillingPortalPages
 from devtools.stripe_standin.delivery import DEFAULT_ENABLED_EVENTS, Delivery, WebhookSender
 from devtools.stripe_standin.store import RequestContext, StandinError, Store
 
@@ -57,10 +58,12 @@ ROUTES = [
     ("GET", rf"/v1/invoices/{_ID}", "invoice_get", True),
     ("GET", r"/v1/events", "event_list", True),
     ("GET", rf"/v1/events/{_ID}", "event_get", True),
+    ("POST", r"/v1/billing_portal/sessions", "billing_portal_session_create", True),
     # Test helpers (not Stripe's API): they do what a customer or the calendar would.
     ("POST", rf"/_standin/checkout/sessions/{_ID}/complete", "helper_session_complete", False),
     ("POST", rf"/_standin/subscriptions/{_ID}/fail_payment", "helper_fail_payment", False),
     ("POST", rf"/_standin/subscriptions/{_ID}/renew", "helper_renew", False),
+    ("POST", rf"/_standin/subscriptions/{_ID}/period_end", "helper_period_end", False),
     ("POST", rf"/_standin/events/{_ID}/deliver", "helper_deliver", False),
     ("POST", r"/_standin/webhooks/wait", "helper_wait", False),
     ("GET", r"/_standin/deliveries", "helper_deliveries", False),
@@ -72,6 +75,11 @@ ROUTES = [
     ("GET", rf"/c/pay/{_ID}", "page_checkout", False),
     ("POST", rf"/c/pay/{_ID}", "page_checkout_submit", False),
     ("GET", rf"/i/{_ID}", "page_invoice", False),
+    # billing.stripe.com's customer portal (billing_portal.py).
+    ("GET", rf"/p/session/{_ID}", "page_billing_portal", False),
+    ("POST", rf"/p/session/{_ID}/card", "page_billing_portal_card", False),
+    ("POST", rf"/p/session/{_ID}/cancel", "page_billing_portal_cancel", False),
+    ("POST", rf"/p/session/{_ID}/keep", "page_billing_portal_keep", False),
 ]
 _COMPILED = [
     (method, re.compile(f"^{pattern}/?$"), name, auth) for method, pattern, name, auth in ROUTES
@@ -88,6 +96,7 @@ _MUTATIONS = {
     "session_expire",
     "subscription_update",
     "subscription_cancel",
+    "billing_portal_session_create",
 }
 # What real Stripe accepts in test mode (and dj-stripe checks): the prefix, 24+ letters and digits.
 _API_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9]{24,}$")
@@ -315,7 +324,7 @@ class StripeStandin:
         return status, body, False
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BillingPortalPages, BaseHTTPRequestHandler):
     server_version = "StripeStandin/1.0"
 
     @property

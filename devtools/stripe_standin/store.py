@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devtools.stripe_standin import objects
+from devtools.stripe_standin.billing_portal import BillingPortalStore
 from devtools.stripe_standin.objects import add_month, day_of, new_id
 
 # Object kind → (id field name in other objects, the name Stripe uses in "No such …" errors).
@@ -27,6 +28,7 @@ _NOT_FOUND_NAMES = {
     "subscription_item": "subscription_item",
     "invoice": "invoice",
     "event": "event",
+    "billing_portal.session": "billing_portal.session",
 }
 # Fields holding the id of another object, and the kind they point at (for `expand`).
 _ID_FIELDS = {
@@ -123,7 +125,7 @@ def merged_metadata(current: dict, update, param: str = "metadata") -> dict:
     return result
 
 
-class Store:
+class Store(BillingPortalStore):
     def __init__(self, *, public_url: Callable[[], str], clock: Callable[[], float] = time.time):
         self._lock = threading.RLock()
         self._public_url = public_url

@@ -3,10 +3,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import BatchKind, Customer
+from accounts.models import BatchKind, Customer, Plan
 from accounts.periods import period_of
 from migration.batches.apply import migration_run
 from tests.accounts.factories import UserFactory
@@ -157,6 +159,18 @@ class TestUsageRead:
         customer_on("starter", external_id="alice")
         with django_assert_max_num_queries(4):
             assert api.get(URL, {"user_id": "alice"}).status_code == 200
+
+    @pytest.mark.parametrize("code", ["starter", "legacy_pro"])
+    def test_read_is_one_query_once_the_key_is_known(self, api, customer_on, code, settings):
+        """The hot read: customer, plan (public name included) and counters in one query."""
+        settings.SERVICE_KEY_CACHE_SECONDS = 60
+        customer_on(code, external_id="alice")
+        assert api.get(URL, {"user_id": "alice"}).status_code == 200  # the key, now cached
+        with CaptureQueriesContext(connection) as queries:
+            response = api.get(URL, {"user_id": "alice"})
+        assert response.status_code == 200
+        assert response.json()["planName"] == Plan.objects.get(code=code).public_name
+        assert len(queries) == 1, [query["sql"] for query in queries]
 
     def test_trailing_slash_is_not_redirected(self, api):
         response = api.get(URL + "/", {"user_id": "alice"})

@@ -1,0 +1,68 @@
+"""Reads of dj-stripe's mirror of Stripe for the customers' pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from djstripe.models import Invoice as StripeInvoice
+from djstripe.models import Subscription as StripeSubscription
+
+from accounts.models import Customer
+
+INVOICES_SHOWN = 12
+_LIVE = ("active", "trialing", "past_due", "unpaid")
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice_id: str
+    number: str
+    created: datetime
+    total_cents: int
+    currency: str
+    status: str  # Stripe's: open, paid, void, uncollectible
+    hosted_url: str
+
+
+def customer_invoices(*, customer: Customer, limit: int = INVOICES_SHOWN) -> list[InvoiceRow]:
+    """The customer's newest finalized invoices, from the mirror that the webhooks keep (drafts
+    are left out, as Stripe's portal does). Only its own Stripe customer's: none without one."""
+    if not customer.stripe_customer_id:
+        return []
+    rows = (
+        StripeInvoice.objects.filter(customer_id=customer.stripe_customer_id)
+        .exclude(stripe_data__status="draft")
+        .order_by("-created", "-djstripe_id")
+        .only("id", "created", "stripe_data")[:limit]
+    )
+    return [_invoice_row(row) for row in rows]
+
+
+def _invoice_row(row: StripeInvoice) -> InvoiceRow:
+    data = row.stripe_data
+    created = row.created or datetime.fromtimestamp(data.get("created") or 0, UTC)
+    return InvoiceRow(
+        invoice_id=row.id,
+        number=data.get("number") or row.id,
+        created=created,
+        total_cents=int(data.get("total") or 0),
+        currency=data.get("currency") or "usd",
+        status=data.get("status") or "",
+        hosted_url=data.get("hosted_invoice_url") or "",
+    )
+
+
+def subscription_cancels_at(*, customer: Customer) -> datetime | None:
+    """When the customer's live subscription ends because it was canceled at the period's end
+    (in Stripe's billing portal, say); None when it is not set to cancel."""
+    if not customer.stripe_subscription_id:
+        return None
+    row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
+    if row is None:
+        return None
+    data = row.stripe_data
+    if data.get("status") not in _LIVE or not data.get("cancel_at_period_end"):
+        return None
+    cancel_at = data.get("cancel_at")
+    return datetime.fromtimestamp(cancel_at, UTC) if cancel_at else None
