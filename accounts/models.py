@@ -293,6 +293,7 @@ class EmailKind(models.TextChoices):
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     USAGE_80 = "usage_80", "Usage at 80%"
     USAGE_100 = "usage_100", "Usage at 100%"
+    SIGN_IN = "sign_in", "Sign-in link"
 
 
 class EmailStatus(models.TextChoices):
@@ -349,6 +350,40 @@ class EmailNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email}"
+
+
+class SignInPurpose(models.TextChoices):
+    PORTAL_SESSION = "portal_session", "Portal session (API)"
+    SIGN_IN_EMAIL = "sign_in_email", "Sign-in e-mail (asked for)"
+    NOTIFICATION = "notification", "Link in a customer e-mail"
+
+
+class SignInLink(models.Model):
+    """A one-time link that signs a customer in. Only the SHA-256 digest of its token is
+    stored; the token itself exists only in the URL handed out (API answer or e-mail).
+    `used_at` is set by one conditional UPDATE, so a link signs in at most once."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sign_in_links")
+    digest = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=20, choices=SignInPurpose.choices)
+    return_url = models.CharField(max_length=2000, blank=True)
+    notification = models.ForeignKey(
+        EmailNotification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sign_in_links",
+        help_text="The e-mail whose delivery attempt minted this link.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} for {self.customer_id}"
 
 
 class ScheduledRun(models.Model):

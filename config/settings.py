@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.support",
+                "portal.context_processors.return_url",
             ],
         },
     },
@@ -205,6 +206,9 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI-Gate billing <billing@ai-gate.dev>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Origins (scheme://host[:port]) besides SITE_URL that a portal session's `return_url` ("Back
+# to dashboard") may lead to, e.g. the customer dashboard: https://app.ai-gate.dev.
+PORTAL_RETURN_ORIGINS = env.list("PORTAL_RETURN_ORIGINS", default=[])
 
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

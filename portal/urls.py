@@ -1,15 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from portal import sign_in, views
+from portal.api import PortalSessionView
 
 urlpatterns = [
     # Django's auth views under accounts/; those declared first replace the defaults.
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", sign_in.LoginView.as_view(), name="login"),
+    path("accounts/login/link/", sign_in.email_link_request, name="sign-in-email"),
+    path("accounts/login/link/sent/", sign_in.email_link_sent, name="sign-in-email-sent"),
+    path("accounts/link/<str:token>/", sign_in.sign_in_link, name="sign-in-link"),
     path("accounts/password_reset/", views.PasswordResetView.as_view(), name="password_reset"),
     # Own template names: the admin renders registration/password_change_*.html for staff.
     path(
@@ -30,4 +30,5 @@ urlpatterns = [
     path("billing/success/", views.checkout_success, name="billing-checkout-success"),
     path("billing/cancel/", views.checkout_cancel, name="billing-checkout-cancel"),
     path("", views.home, name="home"),
+    path("api/v1/portal-sessions", PortalSessionView.as_view(), name="portal-sessions"),
 ]

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0008_reconcile_source"),
+        ("accounts", "0009_sign_in_links"),
     ]
 
     operations = [

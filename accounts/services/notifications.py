@@ -32,6 +32,7 @@ from django_tasks import task
 from accounts.bulk import insert_returning_ids
 from accounts.models import Customer, EmailNotification, EmailStatus
 from accounts.services.email_context import context_encode, contexts_decode
+from accounts.services.sign_in import sign_in_links_for_emails
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +237,13 @@ def _claim(ids: list[int], now) -> list[EmailNotification]:
     return rows
 
 
-def _message(row: EmailNotification, customer, context: dict, connection):
-    context = {"customer": customer, "site_url": settings.SITE_URL, **context}
+def _message(row: EmailNotification, customer, context: dict, sign_in_url: str, connection):
+    context = {
+        "customer": customer,
+        "site_url": settings.SITE_URL,
+        "sign_in_url": sign_in_url,
+        **context,
+    }
     message = EmailMultiAlternatives(
         row.subject,
         get_template(f"emails/{row.kind}.txt").render(context),
@@ -307,6 +313,9 @@ def emails_deliver(*, ids: list[int]) -> dict:
         row.claimed_at = now
     customers = Customer.objects.in_bulk([row.customer_id for row in rows])
     contexts = contexts_decode([row.context for row in rows])
+    # Each e-mail links to the portal with its own one-time sign-in link, minted now (see
+    # accounts/services/sign_in.py): never stored in the outbox, one live link per e-mail.
+    links = sign_in_links_for_emails(rows)
     connection = get_connection()
     _open(connection)
     try:
@@ -315,7 +324,9 @@ def emails_deliver(*, ids: list[int]) -> dict:
                 outcome["skipped"] += 1
                 continue
             try:
-                message = _message(row, customers.get(row.customer_id), context, connection)
+                message = _message(
+                    row, customers.get(row.customer_id), context, links[row.pk], connection
+                )
                 message.send()
             except Exception as exc:  # classified: retried later or failed for good
                 status = _failed(row, exc, timezone.now())

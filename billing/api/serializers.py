@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.errors import InvalidInput
 from accounts.fields import InternationalEmailSerializerField
+from accounts.services.sign_in import return_url_clean
 
 
 class CheckoutInput(serializers.Serializer):
@@ -38,14 +40,18 @@ class BillingPortalInput(serializers.Serializer):
         max_length=2000,
         required=False,
         default="",
-        help_text="Where Stripe's portal sends the customer back (http or https); the usage "
+        help_text="Where Stripe's portal sends the customer back: a URL on this site or on an "
+        "origin of PORTAL_RETURN_ORIGINS (like the portal sessions' return_url); the usage "
         "page when omitted.",
     )
 
     def validate_return_url(self, value: str) -> str:
         if value and not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Enter an http or https URL.")
-        return value
+        try:
+            return return_url_clean(value)
+        except InvalidInput as error:  # an open redirect through Stripe's portal is refused
+            raise serializers.ValidationError(str(error)) from None
 
 
 class BillingPortalOutput(serializers.Serializer):

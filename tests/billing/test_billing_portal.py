@@ -50,7 +50,8 @@ def portal_requests(standin) -> list[dict]:
     return [r for r in standin.requests if r["path"] == "/v1/billing_portal/sessions"]
 
 
-def test_service_key_opens_the_portal_for_the_customers_stripe_customer(api, standin):
+def test_service_key_opens_the_portal_for_the_customers_stripe_customer(api, standin, settings):
+    settings.PORTAL_RETURN_ORIGINS = ["https://dash.example"]
     alice = paying("alice")
 
     response = api.post(
@@ -67,6 +68,19 @@ def test_service_key_opens_the_portal_for_the_customers_stripe_customer(api, sta
         "return_url": "https://dash.example/billing",
     }
     assert call["stripe_version"] == settings.STRIPE_API_VERSION
+
+
+def test_a_return_url_off_the_allowed_origins_is_refused(api, standin, settings):
+    """Stripe's portal would send the customer there: no open redirect through it."""
+    settings.PORTAL_RETURN_ORIGINS = ["https://dash.example"]
+    paying("alice")
+    response = api.post(
+        URL, {"user_id": "alice", "return_url": "https://evil.example/x"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid"
+    assert "return_url" in str(response.json())
+    assert portal_requests(standin) == []
 
 
 def test_the_return_url_defaults_to_the_usage_page(api, standin):
