@@ -18,6 +18,12 @@ from tests.support.stripe import Helpers, deliver_new, subscribed
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _site_is_the_test_server(settings, live_server):
+    # The page sends its own address as the portal's return_url, which must be on this site.
+    settings.SITE_URL = live_server.url
+
+
 def fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
