@@ -5,6 +5,9 @@ from datetime import timedelta
 from accounts.jobs import recover_background_jobs
 from accounts.schedule import scheduled
 from accounts.services.notifications import recover_email_outbox
+from accounts.services.scheduled_plan import scheduled_plan_changes_apply
 
 scheduled("email-outbox-recovery", recover_email_outbox, every=timedelta(minutes=1))
 scheduled("background-job-recovery", recover_background_jobs, every=timedelta(minutes=1))
+# Plan changes staff or customers asked for at the end of the paid period.
+scheduled("scheduled-plan-changes", scheduled_plan_changes_apply, every=timedelta(minutes=5))
