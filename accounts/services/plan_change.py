@@ -30,7 +30,14 @@ from django.utils import timezone
 
 from accounts.bulk import insert_returning_ids, update_by_id
 from accounts.errors import InvalidInput
-from accounts.models import ChangeSource, Customer, MigrationBatch, Plan, PlanChange
+from accounts.models import (
+    ChangeSource,
+    Customer,
+    CustomerStatus,
+    MigrationBatch,
+    Plan,
+    PlanChange,
+)
 from accounts.progress import Progress, no_progress
 from accounts.services.notifications import Recipient
 
@@ -204,7 +211,10 @@ class Transition:
     ) -> Transition:
         return cls(
             customer_id=row.customer_id,
-            stripe_subscription_id=row.stripe_subscription_id,
+            # An ended subscription has no price left to move (its id stays in the snapshots).
+            stripe_subscription_id=row.stripe_subscription_id
+            if row.status != CustomerStatus.CANCELED
+            else "",
             from_plan=plans[before.plan_id],
             to_plan=plans[after.plan_id],
             before=state_snapshot(row, before, plans),

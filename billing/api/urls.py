@@ -9,4 +9,19 @@ urlpatterns = [
         views.SubscriptionSwitchView.as_view(),
         name="billing-subscription",
     ),
+    path(
+        "billing/subscription/cancel",
+        views.SubscriptionCancelView.as_view(),
+        name="billing-subscription-cancel",
+    ),
+    path(
+        "billing/subscription/resume",
+        views.SubscriptionResumeView.as_view(),
+        name="billing-subscription-resume",
+    ),
+    path(
+        "billing/subscription/preview",
+        views.SubscriptionPreviewView.as_view(),
+        name="billing-subscription-preview",
+    ),
 ]

@@ -10,6 +10,7 @@ from accounts.actors import request_actor
 from accounts.models import ChangeSource, Customer, PlanChange, Project
 from accounts.services.customers import customer_get_or_create
 from migration.admin.actions import MIGRATION_ACTIONS
+from migration.admin.change_plan import CustomerChangePlanMixin
 from migration.admin.filters import GrandfatheringFilter, LegacyFilter, UsageLevelFilter
 from migration.admin.import_export import CustomerImportExportMixin
 from migration.admin.views import CustomerMigrationActionsMixin
@@ -31,6 +32,7 @@ class PlanChangeInline(admin.TabularInline):
         "source",
         "actor",
         "reason",
+        "complimentary",
         "batch",
     ]
     readonly_fields = fields
@@ -51,7 +53,12 @@ class ProjectInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, admin.ModelAdmin):
+class CustomerAdmin(
+    CustomerImportExportMixin,
+    CustomerMigrationActionsMixin,
+    CustomerChangePlanMixin,
+    admin.ModelAdmin,
+):
     list_display = [
         "external_id",
         "email",
@@ -74,12 +81,12 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
     actions = [*MIGRATION_ACTIONS]
     search_fields = ["external_id", "email", "stripe_customer_id", "stripe_subscription_id"]
     list_select_related = ["plan", "grandfather_plan"]
-    readonly_fields = ["plan", "created_at", "updated_at", "stripe_state_at"]
+    readonly_fields = ["plan", "plan_summary", "created_at", "updated_at", "stripe_state_at"]
     raw_id_fields = ["user"]
     inlines = [ProjectInline, PlanChangeInline]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["external_id", "email", "user", "plan", "status"]}),
+        (None, {"fields": ["external_id", "email", "user", "plan_summary", "status"]}),
         (
             "Move to session plans",
             {"fields": ["grandfathered_until", "grandfather_plan", "migration_exempt"]},
@@ -90,6 +97,9 @@ class CustomerAdmin(CustomerImportExportMixin, CustomerMigrationActionsMixin, ad
 
     def get_queryset(self, request):
         return customers_with_usage(super().get_queryset(request))
+
+    def get_urls(self):
+        return [*self.change_plan_urls(), *super().get_urls()]
 
     def get_readonly_fields(self, request, obj=None):
         # Plan, status and migration state change only through the audited services
