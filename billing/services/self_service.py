@@ -62,8 +62,11 @@ def subscription_move_to_free(*, customer: Customer, actor: str) -> PlanChange:
 
 
 def subscription_keep(*, customer: Customer, actor: str) -> PlanChange:
-    """Undo the move at the period's end: the subscription renews as before."""
-    current = Customer.objects.get(pk=customer.pk)
+    """Undo the move to Free at the period's end: the subscription renews as before. (A paid
+    plan staff scheduled is theirs to undo, in the admin.)"""
+    current = Customer.objects.select_related("pending_plan").get(pk=customer.pk)
+    if current.pending_plan_id is None or current.pending_plan.price_cents != 0:
+        raise Conflict(f"No move to Free is pending for customer {current.external_id!r}.")
     return customer_unschedule_plan(
         customer=current,
         source=ChangeSource.API,
