@@ -56,7 +56,7 @@ class ChangePlanForm(forms.Form):
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
-        if not reason:
+        if not reason and self.fields["reason"].required:
             raise forms.ValidationError("Say why the plan changes.")
         return reason
 
@@ -109,9 +109,13 @@ class CustomerChangePlanMixin:
         if not self.has_change_permission(request, customer):
             raise PermissionDenied
         form = ChangePlanForm(request.POST if request.method == "POST" else None, customer=customer)
+        # The preview needs no reason yet; the change does.
+        form.fields["reason"].required = "apply" in request.POST
         planned = None
-        if form.is_bound and form.is_valid():
-            data = form.cleaned_data
+        valid = form.is_bound and form.is_valid()
+        data = form.cleaned_data if form.is_bound else {}
+        # The preview shows as soon as the plan, the date and the proration are chosen.
+        if form.is_bound and {"plan", "when", "proration"} <= data.keys():
             try:
                 planned = staff_plan_change_plan(
                     customer=customer,
@@ -119,7 +123,7 @@ class CustomerChangePlanMixin:
                     when=data["when"],
                     proration_behavior=data["proration"],
                 )
-                if "apply" in request.POST:
+                if valid and "apply" in request.POST:
                     change = staff_plan_change(
                         customer=customer,
                         plan=data["plan"],
