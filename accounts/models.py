@@ -151,8 +151,10 @@ class Customer(models.Model):
     pending_plan_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the pending plan takes effect."
     )
+    # db_default: the bulk writers (import, batches) insert rows naming their columns.
     complimentary = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="On a paid plan that staff gave by hand, without a Stripe subscription.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -290,7 +292,9 @@ class PlanChange(models.Model):
     state_after = models.JSONField(default=dict, blank=True)
     stripe_event_id = models.CharField(max_length=255, blank=True)
     complimentary = models.BooleanField(
-        default=False, help_text="A paid plan given by hand to a customer who pays nothing."
+        default=False,
+        db_default=False,
+        help_text="A paid plan given by hand to a customer who pays nothing.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -44,9 +44,11 @@ class StripePriceMove(models.Model):
     subscription_id = models.CharField(max_length=255, db_index=True)
     from_price_id = models.CharField(max_length=255, blank=True)
     to_price_id = models.CharField(max_length=255, blank=True)
-    action = models.CharField(max_length=24, choices=StripeAction.choices, default="price")
+    action = models.CharField(
+        max_length=24, choices=StripeAction.choices, default="price", db_default="price"
+    )
     proration_behavior = models.CharField(
-        max_length=24, default="none", help_text="How Stripe bills a price move."
+        max_length=24, default="none", db_default="none", help_text="How Stripe bills a price move."
     )
     idempotency_key = models.CharField(max_length=255, unique=True)
     status = models.CharField(
