@@ -310,6 +310,12 @@ class PlanChange(models.Model):
             if self.from_plan_id and self.from_plan_id != self.to_plan_id
             else self.to_plan.name
         )
+        pending = (self.state_after or {}).get("pending_plan")
+        was_pending = (self.state_before or {}).get("pending_plan")
+        if pending and pending != was_pending:
+            moved += f" (to {pending} at the end of the paid period)"
+        elif was_pending and not pending and self.from_plan_id == self.to_plan_id:
+            moved += f" (move to {was_pending} undone)"
         when = f"{self.created_at.day} {self.created_at:%b %Y}" if self.created_at else ""
         parts = [moved, f"by {self.actor}" if self.actor else "", when, self.reason]
         return " · ".join(part for part in parts if part)

@@ -195,6 +195,10 @@ class TestWithStripe:
         assert (at_stripe["status"], at_stripe["cancel_at_period_end"]) == ("active", True)
         html = staff_client.get(response["Location"]).content.decode()
         assert "moves to Free on" in html
+        scheduled = PlanChange.objects.filter(customer=bob).order_by("-pk").first()
+        assert str(scheduled).startswith(
+            "Growth (to free at the end of the paid period) · by admin:staff · "
+        )
         # Stripe's webhooks (and every earlier one again) leave the customer on Growth.
         assert deliver_new(held_standin, since=events) == ["customer.subscription.updated"]
         replay_all(held_standin)
