@@ -135,3 +135,26 @@ class TestPreview:
         assert client.get(PREVIEW).status_code == 400
         assert client.get(PREVIEW, {"plan": "growth", "user_id": "other"}).status_code == 403
         assert plan("growth")  # catalogue untouched
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_switch_undoes_a_pending_move_to_free(api, held_standin):
+    gus = customer_with_login("free", username="gus")
+    subscription = subscribed(api, held_standin, "gus", "starter")
+    client = as_customer(gus)
+    assert client.post(CANCEL, {}, format="json").status_code == 200
+    assert at_stripe(subscription)["cancel_at_period_end"] is True
+
+    response = client.post("/billing/subscription", {"plan": "growth"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert at_stripe(subscription)["cancel_at_period_end"] is False
+    gus.refresh_from_db()
+    assert (gus.plan.code, gus.pending_plan) == ("growth", None)
+    rows = [str(row) for row in PlanChange.objects.filter(customer=gus).order_by("pk")][-2:]
+    assert "(move to free undone)" in rows[0] and rows[1].startswith("Starter → Growth")
+    events = held_standin.event_count()
+    Helpers(held_standin).renew(subscription)
+    deliver_new(held_standin, since=events)
+    gus.refresh_from_db()
+    assert (gus.plan.code, gus.status) == ("growth", "active")
