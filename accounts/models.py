@@ -310,6 +310,8 @@ class PlanChange(models.Model):
             if self.from_plan_id and self.from_plan_id != self.to_plan_id
             else self.to_plan.name
         )
+        if self.complimentary:
+            moved += " (complimentary)"
         pending = (self.state_after or {}).get("pending_plan")
         was_pending = (self.state_before or {}).get("pending_plan")
         if pending and pending != was_pending:

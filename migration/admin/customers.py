@@ -32,7 +32,6 @@ class PlanChangeInline(admin.TabularInline):
         "source",
         "actor",
         "reason",
-        "complimentary",
         "batch",
     ]
     readonly_fields = fields

@@ -142,6 +142,7 @@ class TestPage:
         assert not StripePriceMove.objects.exists()
         html = staff_client.get(response["Location"]).content.decode()
         assert 'data-testid="complimentary"' in html
+        assert str(row).startswith("Free → Growth (complimentary) · by admin:staff")
         # Back to free: no longer complimentary.
         change(staff_client, alice, "free", reason="sponsorship over")
         alice.refresh_from_db()
