@@ -139,6 +139,25 @@ class Customer(models.Model):
     migration_exempt = models.BooleanField(
         default=False, help_text="Never moved automatically to a session plan."
     )
+    # A change staff (or the customer) asked for at the end of the paid period: the customer
+    # keeps its plan until then (`accounts/services/scheduled_plan.py`).
+    pending_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The plan this customer moves to at the end of its paid period.",
+    )
+    pending_plan_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the pending plan takes effect."
+    )
+    # db_default: the bulk writers (import, batches) insert rows naming their columns.
+    complimentary = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="On a paid plan that staff gave by hand, without a Stripe subscription.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -150,6 +169,11 @@ class Customer(models.Model):
             models.CheckConstraint(
                 condition=Q(grandfathered_until__isnull=True) | Q(grandfather_plan__isnull=False),
                 name="customer_grandfathering_names_next_plan",
+            ),
+            models.CheckConstraint(
+                condition=Q(pending_plan__isnull=True, pending_plan_at__isnull=True)
+                | Q(pending_plan__isnull=False, pending_plan_at__isnull=False),
+                name="customer_pending_plan_has_date",
             ),
         ]
 
@@ -268,6 +292,11 @@ class PlanChange(models.Model):
     state_before = models.JSONField(default=dict, blank=True)
     state_after = models.JSONField(default=dict, blank=True)
     stripe_event_id = models.CharField(max_length=255, blank=True)
+    complimentary = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A paid plan given by hand to a customer who pays nothing.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -282,6 +311,14 @@ class PlanChange(models.Model):
             if self.from_plan_id and self.from_plan_id != self.to_plan_id
             else self.to_plan.name
         )
+        if self.complimentary:
+            moved += " (complimentary)"
+        pending = (self.state_after or {}).get("pending_plan")
+        was_pending = (self.state_before or {}).get("pending_plan")
+        if pending and pending != was_pending:
+            moved += f" (to {pending} at the end of the paid period)"
+        elif was_pending and not pending and self.from_plan_id == self.to_plan_id:
+            moved += f" (move to {was_pending} undone)"
         when = f"{self.created_at.day} {self.created_at:%b %Y}" if self.created_at else ""
         parts = [moved, f"by {self.actor}" if self.actor else "", when, self.reason]
         return " · ".join(part for part in parts if part)

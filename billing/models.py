@@ -14,6 +14,15 @@ class PriceMoveStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped (superseded)"
 
 
+class StripeAction(models.TextChoices):
+    """What an outbox row asks Stripe to do with the subscription."""
+
+    PRICE = "price", "Move to another price"
+    CANCEL_NOW = "cancel_now", "Cancel now"
+    CANCEL_AT_PERIOD_END = "cancel_at_period_end", "Cancel at the period's end"
+    RESUME = "resume", "Renew again (undo the cancellation at the period's end)"
+
+
 class StripePriceMove(models.Model):
     """Outbox row: a subscription to move to another Stripe price because a plan changed.
 
@@ -35,6 +44,12 @@ class StripePriceMove(models.Model):
     subscription_id = models.CharField(max_length=255, db_index=True)
     from_price_id = models.CharField(max_length=255, blank=True)
     to_price_id = models.CharField(max_length=255, blank=True)
+    action = models.CharField(
+        max_length=24, choices=StripeAction.choices, default="price", db_default="price"
+    )
+    proration_behavior = models.CharField(
+        max_length=24, default="none", db_default="none", help_text="How Stripe bills a price move."
+    )
     idempotency_key = models.CharField(max_length=255, unique=True)
     status = models.CharField(
         max_length=16, choices=PriceMoveStatus.choices, default=PriceMoveStatus.PENDING
@@ -50,4 +65,6 @@ class StripePriceMove(models.Model):
         indexes = [models.Index(fields=["status", "id"]), models.Index(fields=["batch", "status"])]
 
     def __str__(self) -> str:
+        if self.action != StripeAction.PRICE:
+            return f"{self.subscription_id}: {self.get_action_display()} ({self.status})"
         return f"{self.subscription_id}: {self.from_price_id} → {self.to_price_id} ({self.status})"

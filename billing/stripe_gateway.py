@@ -236,6 +236,69 @@ def subscription_change_price(
     return updated
 
 
+def subscription_cancel(*, subscription_id: str, idempotency_key: str) -> stripe.Subscription:
+    """Cancel a subscription now (nothing more is billed); one already ended is left as it
+    is. Synced into dj-stripe; its `customer.subscription.deleted` webhook follows."""
+    from djstripe.models import Subscription
+
+    with _stripe_call("read the subscription"):
+        current = stripe.Subscription.retrieve(subscription_id, **_options())
+    if current["status"] in ("canceled", "incomplete_expired"):
+        return current
+    with _stripe_call("cancel the subscription"):
+        canceled = stripe.Subscription.cancel(
+            subscription_id, **_options(idempotency_key=idempotency_key)
+        )
+    with _stripe_call("sync the subscription"):
+        Subscription.sync_from_stripe_data(canceled, api_key=settings.STRIPE_SECRET_KEY)
+    return canceled
+
+
+def subscription_cancel_at_period_end(
+    *, subscription_id: str, at_period_end: bool, idempotency_key: str
+) -> stripe.Subscription:
+    """Set a live subscription to end at its period's end (True) or to renew again (False).
+    Already so, or already ended: nothing is sent."""
+    from djstripe.models import Subscription
+
+    with _stripe_call("read the subscription"):
+        current = stripe.Subscription.retrieve(subscription_id, **_options())
+    if current["status"] in ("canceled", "incomplete_expired") or bool(
+        current.get("cancel_at_period_end")
+    ) == bool(at_period_end):
+        return current
+    with _stripe_call("change the subscription's renewal"):
+        updated = stripe.Subscription.modify(
+            subscription_id,
+            cancel_at_period_end=at_period_end,
+            **_options(idempotency_key=idempotency_key),
+        )
+    with _stripe_call("sync the subscription"):
+        Subscription.sync_from_stripe_data(updated, api_key=settings.STRIPE_SECRET_KEY)
+    return updated
+
+
+def subscription_change_preview(
+    *, stripe_customer_id: str, subscription_id: str, price_id: str, proration_date: int
+) -> stripe.Invoice:
+    """Stripe's preview of the invoice after moving the subscription to `price_id` now,
+    prorated (`Invoice.create_preview`): nothing is changed or billed."""
+    with _stripe_call("read the subscription"):
+        current = stripe.Subscription.retrieve(subscription_id, **_options())
+    item = current["items"]["data"][0]["id"]
+    with _stripe_call("preview the invoice"):
+        return stripe.Invoice.create_preview(
+            customer=stripe_customer_id,
+            subscription=subscription_id,
+            subscription_details={
+                "items": [{"id": item, "price": price_id}],
+                "proration_behavior": "create_prorations",
+                "proration_date": proration_date,
+            },
+            **_options(),
+        )
+
+
 def subscriptions_sync(*, stripe_customer_id: str) -> int:
     """Read every subscription of a Stripe customer from Stripe and sync it into dj-stripe's
     tables (what reconciliation compares with). Returns how many."""

@@ -173,7 +173,9 @@ class CardAction:
     CURRENT = "current"
     CHECKOUT = "checkout"  # a paid plan the customer may buy through Stripe Checkout
     SWITCH = "switch"  # a subscriber moves its live subscription to this plan (confirmed first)
-    CONTACT = "contact"  # a move down to free, or down without a subscription: handled by people
+    MOVE_TO_FREE = "move_to_free"  # a subscriber cancels at the period's end (confirmed first)
+    PENDING = "pending"  # the plan a subscriber moves to at the period's end (undo above)
+    CONTACT = "contact"  # a move down without a subscription: handled by people
     NONE = "none"  # signed in without a customer (staff)
 
 
@@ -198,11 +200,14 @@ def plan_cards(*, plans: list[Plan], customer: Customer | None, signed_in: bool)
     current = customer.plan if customer else None
     subscribed = customer is not None and customer.has_live_subscription
     next_plan_id = customer.grandfather_plan_id if customer and customer.is_grandfathered else None
+    pending_id = customer.pending_plan_id if customer else None
     cards = []
     for plan in plans:
         action = _card_action(
             plan=plan, current=current, signed_in=signed_in, subscribed=subscribed
         )
+        if plan.pk == pending_id and action != CardAction.CURRENT:
+            action = CardAction.PENDING
         label = direction = ""
         if action in (CardAction.CHECKOUT, CardAction.SWITCH):
             direction = switch_direction(current=current, target=plan)
@@ -228,9 +233,9 @@ def _card_action(*, plan: Plan, current: Plan | None, signed_in: bool, subscribe
     if plan.pk == current.pk:
         return CardAction.CURRENT
     # A subscriber moves its subscription to any other paid plan, up or down (prorated); going
-    # to free ends the subscription, which people handle.
+    # to free cancels the subscription at the end of the period it has paid for.
     if subscribed:
-        return CardAction.SWITCH if plan.price_cents > 0 else CardAction.CONTACT
+        return CardAction.SWITCH if plan.price_cents > 0 else CardAction.MOVE_TO_FREE
     # A legacy customer may buy any paid session plan (its own plan is going away); others
     # buy a dearer plan. Moving down is done by staff so that no second subscription starts.
     if plan.price_cents > 0 and (current.is_legacy or plan.price_cents > current.price_cents):

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.periods import period_of
 from accounts.selectors import public_plans
-from billing.selectors import customer_invoices, subscription_cancels_at
+from billing.selectors import customer_invoices, subscription_cancels_at, subscription_period_end
 from billing.services.billing_portal import billing_portal_available
 from portal.charts import daily_chart, monthly_chart
 from portal.presenters import (
@@ -35,6 +35,10 @@ from usage.selectors import move_outlooks, usage_forecast, usage_history_for, us
 # subscription, the switch for a customer who already pays through one.
 CHECKOUT_ENDPOINT = "/billing/checkout"
 SWITCH_ENDPOINT = "/billing/subscription"
+# A subscriber's move to Free at the period's end, its undo, and a switch's preview.
+CANCEL_ENDPOINT = "/billing/subscription/cancel"
+RESUME_ENDPOINT = "/billing/subscription/resume"
+PREVIEW_ENDPOINT = "/billing/subscription/preview"
 
 
 def _no_customer(request: HttpRequest) -> HttpResponse:
@@ -99,6 +103,11 @@ def pricing_page(request: HttpRequest) -> HttpResponse:
         "cards": cards,
         "checkout_endpoint": CHECKOUT_ENDPOINT,
         "switch_endpoint": SWITCH_ENDPOINT,
+        "cancel_endpoint": CANCEL_ENDPOINT,
+        "resume_endpoint": RESUME_ENDPOINT,
+        "preview_endpoint": PREVIEW_ENDPOINT,
+        "paid_until": subscription_period_end(customer) if customer else None,
+        "next_url": request.get_full_path(),
     }
     return render(request, "pages/pricing.html", context)
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0009_sign_in_links"),
+        ("accounts", "0010_pending_plan_and_complimentary"),
     ]
 
     operations = [

@@ -30,7 +30,14 @@ from django.utils import timezone
 
 from accounts.bulk import insert_returning_ids, update_by_id
 from accounts.errors import InvalidInput
-from accounts.models import ChangeSource, Customer, MigrationBatch, Plan, PlanChange
+from accounts.models import (
+    ChangeSource,
+    Customer,
+    CustomerStatus,
+    MigrationBatch,
+    Plan,
+    PlanChange,
+)
 from accounts.progress import Progress, no_progress
 from accounts.services.notifications import Recipient
 
@@ -38,8 +45,13 @@ logger = logging.getLogger(__name__)
 
 plan_changed = Signal()
 """Sent inside the transaction of a recorded change, with `records` (list[RecordedChange]),
-`plans` (id → Plan), `batch` (MigrationBatch or None), `source` and `to_prices` (customer id →
-Stripe price id a rollback restores, else empty)."""
+`plans` (id → Plan), `batch` (MigrationBatch or None), `source`, `to_prices` (customer id →
+Stripe price id a rollback restores, else empty) and `proration_behavior` (how Stripe bills a
+price move: "none", the default, or "create_prorations")."""
+
+PRORATION_NONE = "none"
+PRORATION_PRORATED = "create_prorations"
+PRORATION_BEHAVIORS = (PRORATION_NONE, PRORATION_PRORATED)
 
 # Sources whose changes come from Stripe's own state (or the old system's): nothing to tell
 # Stripe about them.
@@ -199,7 +211,10 @@ class Transition:
     ) -> Transition:
         return cls(
             customer_id=row.customer_id,
-            stripe_subscription_id=row.stripe_subscription_id,
+            # An ended subscription has no price left to move (its id stays in the snapshots).
+            stripe_subscription_id=row.stripe_subscription_id
+            if row.status != CustomerStatus.CANCELED
+            else "",
             from_plan=plans[before.plan_id],
             to_plan=plans[after.plan_id],
             before=state_snapshot(row, before, plans),
@@ -234,6 +249,7 @@ def plan_changes_record(
     stripe_event_id: str = "",
     to_prices: dict[int, str] | None = None,
     progress: Progress = no_progress,
+    proration_behavior: str = PRORATION_NONE,
 ) -> list[RecordedChange]:
     """Write one audit row per transition (bulk; COPY on PostgreSQL for large batches) and send
     `plan_changed` with them. Runs in the caller's transaction, under its row locks."""
@@ -296,6 +312,7 @@ def plan_changes_record(
             batch=batch,
             source=source,
             to_prices=to_prices or {},
+            proration_behavior=proration_behavior,
         )
     return records
 
@@ -387,6 +404,7 @@ def _change_one(
     reason: str,
     batch: MigrationBatch | None,
     stripe_event_id: str,
+    proration_behavior: str = PRORATION_NONE,
 ) -> PlanChange | None:
     row = CustomerRow.of(locked)
     if after == row.state:
@@ -403,6 +421,7 @@ def _change_one(
         reason=reason,
         batch=batch,
         stripe_event_id=stripe_event_id,
+        proration_behavior=proration_behavior,
     )
     # Keep the caller's instances in step with the database.
     for instance in {id(customer): customer, id(locked): locked}.values():
@@ -435,20 +454,31 @@ def customer_change_plan(
     stripe_event_id: str = "",
     end_grandfathering: bool = True,
     locked: Customer | None = None,
+    proration_behavior: str = PRORATION_NONE,
 ) -> PlanChange | None:
     """Move a customer to `plan` and record it. Returns None when nothing changed.
 
     Moving a grandfathered customer to another plan ends its grandfathering unless
     `end_grandfathering` is False. `locked`: the caller's already-locked instance (one lock).
+    `proration_behavior`: how Stripe bills the subscription's price move, if there is one.
+
+    A real plan change replaces any change pending at the period's end. Staff (admin or
+    command) moving a customer who pays through no live subscription to a paid plan give it
+    for free: the customer and the audit row are marked complimentary; a subscription, or a
+    move to a free plan, ends that.
     """
     if not reason and source in (ChangeSource.ADMIN, ChangeSource.COMMAND):
         raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    if proration_behavior not in PRORATION_BEHAVIORS:
+        raise InvalidInput(
+            f"Proration must be one of {', '.join(PRORATION_BEHAVIORS)}.", field="proration"
+        )
     locked = locked if locked is not None else customer_lock(customer)
     current = CustomerRow.of(locked).state
     after = current.replace(plan_id=plan.pk)
     if end_grandfathering and plan.pk != current.plan_id:
         after = after.replace(grandfathered_until=None)
-    return _change_one(
+    change = _change_one(
         customer=customer,
         locked=locked,
         after=after,
@@ -458,7 +488,39 @@ def customer_change_plan(
         reason=reason,
         batch=batch,
         stripe_event_id=stripe_event_id,
+        proration_behavior=proration_behavior,
     )
+    if change is not None and after.plan_id != current.plan_id:
+        _plan_moved(
+            customer=customer,
+            locked=locked,
+            plan=plan,
+            change=change,
+            by_staff=source in (ChangeSource.ADMIN, ChangeSource.COMMAND),
+        )
+    return change
+
+
+def complimentary_for(*, customer: Customer, plan: Plan, by_staff: bool) -> bool:
+    """Whether a move to `plan` leaves the customer on a plan it does not pay for."""
+    if plan.price_cents == 0 or customer.has_live_subscription:
+        return False
+    return by_staff or customer.complimentary
+
+
+def _plan_moved(
+    *, customer: Customer, locked: Customer, plan: Plan, change: PlanChange, by_staff: bool
+) -> None:
+    complimentary = complimentary_for(customer=locked, plan=plan, by_staff=by_staff)
+    Customer.objects.filter(pk=locked.pk).update(
+        pending_plan=None, pending_plan_at=None, complimentary=complimentary
+    )
+    if complimentary and by_staff:
+        PlanChange.objects.filter(pk=change.pk).update(complimentary=True)
+        change.complimentary = True
+    for instance in {id(customer): customer, id(locked): locked}.values():
+        instance.pending_plan, instance.pending_plan_at = None, None
+        instance.complimentary = complimentary
 
 
 @transaction.atomic

@@ -56,3 +56,34 @@ class BillingPortalInput(serializers.Serializer):
 
 class BillingPortalOutput(serializers.Serializer):
     url = serializers.URLField(help_text="Stripe's billing portal for this customer (brief).")
+
+
+class SubscriptionCustomerInput(serializers.Serializer):
+    user_id = serializers.CharField(max_length=255, required=False, default="")
+
+
+class SubscriptionPendingOutput(serializers.Serializer):
+    plan = serializers.CharField(help_text="The plan the customer is on now (kept until then).")
+    pendingPlan = serializers.CharField(
+        allow_null=True, help_text="The plan it moves to at the end of the paid period."
+    )
+    pendingPlanAt = serializers.DateTimeField(
+        allow_null=True, help_text="When (the end of the paid period)."
+    )
+
+
+class SubscriptionPreviewInput(serializers.Serializer):
+    plan = serializers.SlugField(max_length=40)
+    user_id = serializers.CharField(max_length=255, required=False, default="")
+
+
+class SubscriptionPreviewOutput(serializers.Serializer):
+    plan = serializers.CharField()
+    prorationAmount = serializers.IntegerField(
+        help_text="Cents the switch adds for the rest of the period (negative: a credit)."
+    )
+    amountDue = serializers.IntegerField(help_text="The next invoice's total, in cents.")
+    currency = serializers.CharField()
+    nextInvoiceAt = serializers.DateTimeField(allow_null=True)
+    prorationText = serializers.CharField(help_text="The proration, formatted.")
+    amountDueText = serializers.CharField(help_text="The next invoice's total, formatted.")

@@ -10,4 +10,19 @@ urlpatterns = [
         name="billing-subscription",
     ),
     path("billing/portal", views.BillingPortalView.as_view(), name="billing-portal"),
+    path(
+        "billing/subscription/cancel",
+        views.SubscriptionCancelView.as_view(),
+        name="billing-subscription-cancel",
+    ),
+    path(
+        "billing/subscription/resume",
+        views.SubscriptionResumeView.as_view(),
+        name="billing-subscription-resume",
+    ),
+    path(
+        "billing/subscription/preview",
+        views.SubscriptionPreviewView.as_view(),
+        name="billing-subscription-preview",
+    ),
 ]

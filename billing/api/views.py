@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import request_actor
+from accounts.formatting import money
 from accounts.services.customers import customer_get
 from api.auth import IsServiceOrCustomer, is_service, signed_in_customer
 from billing.api.serializers import (
@@ -20,12 +21,21 @@ from billing.api.serializers import (
     BillingPortalOutput,
     CheckoutInput,
     CheckoutOutput,
+    SubscriptionCustomerInput,
+    SubscriptionPendingOutput,
+    SubscriptionPreviewInput,
+    SubscriptionPreviewOutput,
     SubscriptionSwitchInput,
     SubscriptionSwitchOutput,
 )
 from billing.services.billing_portal import billing_portal_session_start
 from billing.services.checkout import checkout_plan_get, checkout_start
 from billing.services.plan_switch import PRORATION_BEHAVIOR, subscription_switch_plan
+from billing.services.self_service import (
+    subscription_keep,
+    subscription_move_to_free,
+    subscription_switch_preview,
+)
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
 
@@ -161,6 +171,97 @@ class BillingPortalView(APIView):
         )
         url = billing_portal_session_start(customer=customer, return_url=return_url)
         return Response(BillingPortalOutput({"url": url}).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionCancelView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="Move a subscriber to Free at the end of its paid period",
+        description="The subscription is set to cancel at the end of the period already paid; "
+        "the customer keeps its plan until Stripe ends the subscription, then moves to Free. "
+        "Undo with `POST /billing/subscription/resume`. Errors: 404 unknown `user_id`; 409 "
+        "`no_subscription` (nothing to cancel), `conflict` (already moving to Free).",
+        request=SubscriptionCustomerInput,
+        responses={200: SubscriptionPendingOutput, 400: ERROR, 401: ERROR, 403: ERROR,
+                   404: ERROR, 409: ERROR, 503: ERROR},
+    )  # fmt: skip
+    def post(self, request):
+        customer = _customer_of(request, refusal="A customer may cancel only its own plan.")
+        subscription_move_to_free(customer=customer, actor=request_actor(request))
+        return Response(_pending(customer))
+
+
+class SubscriptionResumeView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="Undo a move to Free at the end of the paid period",
+        description="The subscription renews again and the customer keeps its plan. Errors: "
+        "404 unknown `user_id`; 409 `conflict` (no move pending).",
+        request=SubscriptionCustomerInput,
+        responses={200: SubscriptionPendingOutput, 400: ERROR, 401: ERROR, 403: ERROR,
+                   404: ERROR, 409: ERROR},
+    )  # fmt: skip
+    def post(self, request):
+        customer = _customer_of(request, refusal="A customer may change only its own plan.")
+        subscription_keep(customer=customer, actor=request_actor(request))
+        return Response(_pending(customer))
+
+
+class SubscriptionPreviewView(APIView):
+    permission_classes = [IsServiceOrCustomer]
+
+    @extend_schema(
+        summary="Preview a switch: Stripe's upcoming invoice with the prorated amount",
+        description="Nothing changes. `prorationAmount` is what switching now adds to the next "
+        "invoice for the rest of this period (negative: a credit); `amountDue` that invoice's "
+        "total. Errors as for `POST /billing/subscription`.",
+        parameters=[SubscriptionPreviewInput],
+        responses={200: SubscriptionPreviewOutput, 400: ERROR, 401: ERROR, 403: ERROR,
+                   404: ERROR, 409: ERROR, 503: ERROR},
+    )  # fmt: skip
+    def get(self, request):
+        data = SubscriptionPreviewInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        plan = checkout_plan_get(code=data.validated_data["plan"])
+        external_id = _caller_customer_id(
+            request, data.validated_data["user_id"], refusal="A customer may preview only its own."
+        )
+        preview = subscription_switch_preview(
+            customer=customer_get(external_id=external_id), plan=plan
+        )
+        return Response(
+            SubscriptionPreviewOutput(
+                {
+                    "plan": plan.code,
+                    "prorationAmount": preview.proration_cents,
+                    "amountDue": preview.amount_due_cents,
+                    "currency": preview.currency,
+                    "nextInvoiceAt": preview.next_invoice_at,
+                    "prorationText": money(preview.proration_cents, preview.currency),
+                    "amountDueText": money(preview.amount_due_cents, preview.currency),
+                }
+            ).data
+        )
+
+
+def _customer_of(request, *, refusal: str):
+    data = SubscriptionCustomerInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    external_id = _caller_customer_id(request, data.validated_data["user_id"], refusal=refusal)
+    return customer_get(external_id=external_id)
+
+
+def _pending(customer) -> dict:
+    customer.refresh_from_db()
+    return SubscriptionPendingOutput(
+        {
+            "plan": customer.plan.code,
+            "pendingPlan": customer.pending_plan.code if customer.pending_plan_id else None,
+            "pendingPlanAt": customer.pending_plan_at,
+        }
+    ).data
 
 
 def _caller_customer_id(request, user_id: str, *, refusal: str) -> str:

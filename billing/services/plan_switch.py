@@ -39,6 +39,7 @@ from accounts.errors import (
 )
 from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from accounts.periods import period_of
+from accounts.services.scheduled_plan import customer_unschedule_plan
 from billing import stripe_gateway
 from billing.services.checkout import checkout_plan_check
 from billing.services.subscriptions import subscription_state_apply
@@ -112,12 +113,25 @@ def subscription_switch_plan(
             "(run `manage.py stripe_setup_products` and set STRIPE_PRICE_*)."
         )
     subscription_id = current.stripe_subscription_id
+    key = _idempotency_key(customer=current, price_id=price_id)
     stripe_gateway.subscription_change_price(
         subscription_id=subscription_id,
         price_id=price_id,
         proration_behavior=PRORATION_BEHAVIOR,
-        idempotency_key=_idempotency_key(customer=current, price_id=price_id),
+        idempotency_key=key,
     )
+    if current.pending_plan_id is not None:
+        # A switch keeps the subscription: a move to Free pending at the period's end is undone
+        # at Stripe (it renews) and in the plan history.
+        stripe_gateway.subscription_cancel_at_period_end(
+            subscription_id=subscription_id, at_period_end=False, idempotency_key=f"{key}-renew"
+        )
+        customer_unschedule_plan(
+            customer=current,
+            source=ChangeSource.API,
+            actor=actor,
+            reason=f"replaced by the switch to {plan.code}",
+        )
     changes = subscription_state_apply(
         customer=current,
         stripe_customer_id=current.stripe_customer_id,

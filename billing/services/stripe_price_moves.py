@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import stripe
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -37,9 +37,9 @@ from accounts.bulk import insert
 from accounts.errors import StripePriceChanged, StripeUnavailable
 from accounts.models import Plan
 from accounts.progress import Progress
-from accounts.services.plan_change import SOURCES_FOLLOWING_STRIPE, RecordedChange
+from accounts.services.plan_change import PRORATION_NONE, SOURCES_FOLLOWING_STRIPE, RecordedChange
 from billing import stripe_gateway
-from billing.models import PriceMoveStatus, StripePriceMove
+from billing.models import PriceMoveStatus, StripeAction, StripePriceMove
 from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ def missing_price_reason(plan: Plan) -> str:
     )
 
 
-def idempotency_key(plan_change_id: int) -> str:
-    return f"plan-change-{plan_change_id}-price"
+def idempotency_key(plan_change_id: int, action: str = StripeAction.PRICE) -> str:
+    return f"plan-change-{plan_change_id}-{action}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,16 @@ class DuePriceMove:
     from_price_id: str
     to_plan: Plan
     to_price_id: str  # "" when the plan has no Stripe price: recorded as failed
+    action: str = StripeAction.PRICE
+    proration_behavior: str = PRORATION_NONE
 
     @property
     def idempotency_key(self) -> str:
-        return idempotency_key(self.plan_change_id)
+        return idempotency_key(self.plan_change_id, self.action)
+
+    @property
+    def is_sendable(self) -> bool:
+        return bool(self.to_price_id) or self.action != StripeAction.PRICE
 
 
 _COLUMNS = (
@@ -83,6 +89,8 @@ _COLUMNS = (
     "subscription_id",
     "from_price_id",
     "to_price_id",
+    "action",
+    "proration_behavior",
     "idempotency_key",
     "status",
     "attempts",
@@ -103,10 +111,12 @@ def price_moves_record(*, moves: list[DuePriceMove], batch_id: int | None) -> in
             move.subscription_id,
             move.from_price_id,
             move.to_price_id,
+            move.action,
+            move.proration_behavior,
             move.idempotency_key,
-            PriceMoveStatus.PENDING if move.to_price_id else PriceMoveStatus.FAILED,
+            PriceMoveStatus.PENDING if move.is_sendable else PriceMoveStatus.FAILED,
             0,
-            "" if move.to_price_id else missing_price_reason(move.to_plan),
+            "" if move.is_sendable else missing_price_reason(move.to_plan),
             now,
             now,
             None,
@@ -122,12 +132,14 @@ def due_price_moves(
     plans: dict[int, Plan],
     *,
     to_prices: dict[int, str] | None = None,
+    proration_behavior: str = PRORATION_NONE,
 ) -> list[DuePriceMove]:
     """The Stripe price moves that recorded plan changes call for: every customer with a
     subscription whose plan changed (a grandfathering date alone moves nothing in Stripe).
 
     The price is the new plan's, unless `to_prices` (customer id → price; a rollback's
-    recorded old price) says otherwise."""
+    recorded old price) says otherwise. A move to a free plan (no price to bill) cancels the
+    subscription instead."""
     to_prices = to_prices or {}
     price_of: dict[int, str] = {}
     moves = []
@@ -137,13 +149,17 @@ def due_price_moves(
         for plan_id in (record.from_plan_id, record.to_plan_id):
             if plan_id not in price_of:
                 price_of[plan_id] = plan_price_id(plans[plan_id])
+        to_price = to_prices.get(record.customer_id) or price_of[record.to_plan_id]
+        cancels = plans[record.to_plan_id].price_cents == 0 and not to_price
         moves.append(
             DuePriceMove(
                 plan_change_id=record.plan_change_id,
                 subscription_id=record.stripe_subscription_id,
                 from_price_id=price_of[record.from_plan_id],
                 to_plan=plans[record.to_plan_id],
-                to_price_id=to_prices.get(record.customer_id) or price_of[record.to_plan_id],
+                to_price_id=to_price,
+                action=StripeAction.CANCEL_NOW if cancels else StripeAction.PRICE,
+                proration_behavior=proration_behavior,
             )
         )
     return moves
@@ -157,7 +173,12 @@ def price_moves_on_plan_change(
     old system (import) move nothing."""
     if source in SOURCES_FOLLOWING_STRIPE:
         return 0
-    moves = due_price_moves(records, plans, to_prices=to_prices)
+    moves = due_price_moves(
+        records,
+        plans,
+        to_prices=to_prices,
+        proration_behavior=kwargs.get("proration_behavior") or PRORATION_NONE,
+    )
     if not moves:
         return 0
     batch_id = batch.pk if batch is not None else None
@@ -168,6 +189,31 @@ def price_moves_on_plan_change(
     for start in range(0, len(changes), SEND_CHUNK):
         send_price_moves.enqueue(batch_id, changes[start : start + SEND_CHUNK])
     return len(moves)
+
+
+def cancellation_on_plan_scheduled(sender, *, customer, plan, previous, change, **kwargs) -> int:
+    """`plan_change_scheduled` receiver: a subscriber's move to a free plan at the period's end
+    sets its subscription to cancel then; undoing it (or replacing it by a paid plan) sets the
+    subscription to renew again. Recorded in the outbox in this transaction."""
+    if not customer.has_live_subscription:
+        return 0
+    to_free = plan is not None and plan.price_cents == 0
+    from_free = previous is not None and previous.price_cents == 0
+    if to_free == from_free:
+        return 0
+    action = StripeAction.CANCEL_AT_PERIOD_END if to_free else StripeAction.RESUME
+    price = plan_price_id(customer.plan)
+    move = DuePriceMove(
+        plan_change_id=change.pk,
+        subscription_id=customer.stripe_subscription_id,
+        from_price_id=price,
+        to_plan=customer.plan,
+        to_price_id=price,
+        action=action,
+    )
+    price_moves_record(moves=[move], batch_id=None)
+    send_price_moves.enqueue(None, [change.pk])
+    return 1
 
 
 # --- Sending ----------------------------------------------------------------------------------
@@ -188,14 +234,27 @@ class PriceMovesRun:
     messages: list[str] = field(default_factory=list)
 
 
+_CANCELLATION_STATE = (StripeAction.CANCEL_AT_PERIOD_END, StripeAction.RESUME)
+
+
 def _supersede() -> int:
+    """A pending row is skipped when a later row of the same subscription decides the same
+    thing: a price by a later price move, renewal by a later cancel/resume; a cancellation now
+    supersedes everything before it."""
     later = StripePriceMove.objects.filter(
         subscription_id=OuterRef("subscription_id"), id__gt=OuterRef("id")
     )
-    return (
-        StripePriceMove.objects.filter(status=PriceMoveStatus.PENDING)
-        .filter(Exists(later))
-        .update(status=PriceMoveStatus.SKIPPED, last_error=SUPERSEDED, updated_at=timezone.now())
+    pending = StripePriceMove.objects.filter(status=PriceMoveStatus.PENDING)
+    same_kind = Q(action=StripeAction.CANCEL_NOW)
+    superseded = pending.filter(
+        Q(action=StripeAction.PRICE)
+        & Exists(later.filter(same_kind | Q(action=StripeAction.PRICE)))
+        | Q(action__in=_CANCELLATION_STATE)
+        & Exists(later.filter(same_kind | Q(action__in=_CANCELLATION_STATE)))
+        | Q(action=StripeAction.CANCEL_NOW) & Exists(later.filter(same_kind))
+    )
+    return superseded.update(
+        status=PriceMoveStatus.SKIPPED, last_error=SUPERSEDED, updated_at=timezone.now()
     )
 
 
@@ -204,8 +263,8 @@ def _requeue_failed(run: PriceMovesRun, moves) -> None:
     now = timezone.now()
     for move in moves.filter(status=PriceMoveStatus.FAILED).select_related("plan_change__to_plan"):
         plan = move.plan_change.to_plan
-        price = plan_price_id(plan)
-        if not price:
+        price = plan_price_id(plan) if move.action == StripeAction.PRICE else move.to_price_id
+        if not price and move.action == StripeAction.PRICE:
             run.still_failed += 1
             continue
         updated = StripePriceMove.objects.filter(pk=move.pk, status=PriceMoveStatus.FAILED).update(
@@ -241,18 +300,27 @@ def price_moves_process(
     pending = list(
         scope.filter(status=PriceMoveStatus.PENDING)
         .order_by("id")
-        .values_list("id", "subscription_id", "from_price_id", "to_price_id", "idempotency_key")[
-            :limit
-        ]
+        .values_list(
+            "id",
+            "subscription_id",
+            "from_price_id",
+            "to_price_id",
+            "idempotency_key",
+            "action",
+            "proration_behavior",
+        )[:limit]
     )
-    for index, (pk, subscription_id, from_price, price_id, key) in enumerate(pending, start=1):
+    for index, (pk, subscription_id, from_price, price_id, key, action, proration) in enumerate(
+        pending, start=1
+    ):
         try:
-            stripe_gateway.subscription_change_price(
+            _send(
+                action=action,
                 subscription_id=subscription_id,
+                from_price=from_price,
                 price_id=price_id,
-                proration_behavior=PRORATION_BEHAVIOR,
-                idempotency_key=key,
-                expected_price_id=from_price or None,
+                key=key,
+                proration=proration or PRORATION_BEHAVIOR,
             )
         except StripePriceChanged as exc:
             # Changed at Stripe since (e.g. the customer switched plans): theirs is newer.
@@ -306,6 +374,27 @@ def price_moves_process(
             extra={"batch": batch_id, "done": run.done, "errors": run.errors},
         )
     return run
+
+
+def _send(
+    *, action: str, subscription_id: str, from_price: str, price_id: str, key: str, proration: str
+) -> None:
+    if action == StripeAction.CANCEL_NOW:
+        stripe_gateway.subscription_cancel(subscription_id=subscription_id, idempotency_key=key)
+    elif action in _CANCELLATION_STATE:
+        stripe_gateway.subscription_cancel_at_period_end(
+            subscription_id=subscription_id,
+            at_period_end=action == StripeAction.CANCEL_AT_PERIOD_END,
+            idempotency_key=key,
+        )
+    else:
+        stripe_gateway.subscription_change_price(
+            subscription_id=subscription_id,
+            price_id=price_id,
+            proration_behavior=proration,
+            idempotency_key=key,
+            expected_price_id=from_price or None,
+        )
 
 
 def price_moves_retry(*, ids) -> int:
@@ -391,13 +480,17 @@ def latest_move_awaited(*, subscription_id: str, price_ids: Iterable[str]) -> bo
     is then ahead of Stripe's (a price set at Stripe by anything else is not ours to hold)."""
     latest = (
         StripePriceMove.objects.filter(subscription_id=subscription_id)
+        .exclude(action__in=_CANCELLATION_STATE)
         .order_by("-id")
-        .values_list("status", "from_price_id", "to_price_id")
+        .values_list("status", "from_price_id", "to_price_id", "action")
         .first()
     )
     if latest is None:
         return False
-    status, from_price, to_price = latest
+    status, from_price, to_price, action = latest
+    if action == StripeAction.CANCEL_NOW:
+        # Our move to a free plan is ahead of the live subscription until Stripe ends it.
+        return status in (PriceMoveStatus.PENDING, PriceMoveStatus.FAILED)
     prices = set(price_ids)
     return (
         status in (PriceMoveStatus.PENDING, PriceMoveStatus.FAILED)

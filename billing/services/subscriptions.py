@@ -8,7 +8,8 @@ never the event's payload but dj-stripe's synced rows, which hold Stripe's curre
   past_due, unpaid), else the newest ended one. Its price decides the plan (through
   `billing.stripe_plans`), its status ours: active/trialing → active, past_due/unpaid →
   past_due, canceled/incomplete_expired → canceled on the free plan; an incomplete one
-  changes nothing yet. While our newest price move of that subscription (a bulk plan change
+  changes nothing yet; an ended one changes nothing for a customer staff gave a complimentary
+  plan since. While our newest price move of that subscription (a bulk plan change
   by staff) has not reached Stripe, the subscription's old price does not change the plan.
 * a `customer.subscription.*` event (for which dj-stripe has just re-fetched the subscription)
   older than the newest one applied (`Customer.stripe_state_at`) changes nothing, so a late or
@@ -196,6 +197,10 @@ def subscription_state_apply(
             "stale stripe event ignored",
             extra={"customer": locked.external_id, "event": event_id, "type": event_type},
         )
+        return []
+    if locked.complimentary and state.status in ENDED_STATUSES:
+        # Staff gave this customer its plan by hand after its subscription ended: the ended
+        # subscription (its late or replayed events) no longer decides the plan.
         return []
     status = STATUS_FROM_STRIPE[state.status]
     if state.status in LIVE_STATUSES and latest_move_awaited(

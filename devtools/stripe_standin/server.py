@@ -54,6 +54,7 @@ ROUTES = [
     ("GET", r"/v1/subscription_items", "subscription_items_list", True),
     ("GET", rf"/v1/subscription_items/{_ID}", "subscription_item_get", True),
     ("GET", r"/v1/invoices", "invoice_list", True),
+    ("POST", r"/v1/invoices/create_preview", "invoice_create_preview", True),
     ("GET", rf"/v1/invoices/{_ID}/lines", "invoice_lines", True),
     ("GET", rf"/v1/invoices/{_ID}", "invoice_get", True),
     ("GET", r"/v1/events", "event_list", True),

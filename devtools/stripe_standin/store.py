@@ -844,8 +844,36 @@ class Store(BillingPortalStore):
         return self._subscription_cycle(subscription_id, params, paid=False)
 
     def subscription_renew(self, subscription_id: str, params: dict) -> tuple[dict, list]:
-        """The subscription renews for its next period and the invoice is paid: active."""
+        """The subscription renews for its next period and the invoice is paid: active. One
+        set to cancel at the period's end ends instead, as Stripe does then."""
+        with self._lock:
+            if self._get("subscription", subscription_id).get("cancel_at_period_end"):
+                return self._subscription_period_end_cancel(subscription_id, params)
         return self._subscription_cycle(subscription_id, params, paid=True)
+
+    def _subscription_period_end_cancel(self, subscription_id: str, params: dict):
+        with self._lock:
+            sub = self._get("subscription", subscription_id)
+            before = copy.deepcopy(sub)
+            end = sub["items"]["data"][0]["current_period_end"]
+            sub.update(
+                {
+                    "status": "canceled",
+                    "canceled_at": end,
+                    "ended_at": end,
+                    "cancel_at": None,
+                    "cancel_at_period_end": False,
+                    "cancellation_details": {
+                        "comment": None,
+                        "feedback": None,
+                        "reason": "cancellation_requested",
+                    },
+                }
+            )
+            event = self._emit(
+                "customer.subscription.deleted", sub, previous=self._changed(before, sub)
+            )
+            return self._answer(sub, params), [event]
 
     def _subscription_cycle(self, subscription_id: str, params: dict, *, paid: bool):
         with self._lock:
@@ -956,6 +984,74 @@ class Store(BillingPortalStore):
                     if i["parent"]["subscription_details"]["subscription"] == params["subscription"]
                 ]
             return self._answer_list(self._page(items, params, "/v1/invoices"), params)
+
+    def invoice_create_preview(self, params: dict) -> dict:
+        """`POST /v1/invoices/create_preview` for a subscription, with or without a change of
+        its item's price (`subscription_details[items]`): the invoice Stripe would issue, with
+        the proration lines of a change made at `proration_date` (default: now)."""
+        with self._lock:
+            if not params.get("subscription"):
+                raise missing("subscription")
+            sub = self._get("subscription", params["subscription"])
+            if sub["status"] not in LIVE_SUBSCRIPTION_STATUSES:
+                raise invalid("subscription", "The subscription is not live.")
+            cust = self._get("customer", sub["customer"])
+            details = params.get("subscription_details") or {}
+            if not isinstance(details, dict):
+                raise invalid("subscription_details", "Invalid object")
+            behavior = details.get("proration_behavior") or "create_prorations"
+            if behavior not in PRORATION_BEHAVIORS:
+                raise invalid("subscription_details[proration_behavior]", "Invalid value")
+            preview = copy.deepcopy(sub)
+            changes = as_list(details.get("items"), "subscription_details[items]")
+            for index, raw in enumerate(changes):
+                self._subscription_item_change(preview, raw, index)
+            invoice_id = "upcoming_" + new_id("in_")
+            item, old_item = preview["items"]["data"][0], sub["items"]["data"][0]
+            start, end = item["current_period_start"], item["current_period_end"]
+            when = as_int(details.get("proration_date") or self.now(), "proration_date")
+            lines = []
+            if behavior != "none" and item["price"]["id"] != old_item["price"]["id"]:
+                left = max(0, min(end - when, end - start)) / max(1, end - start)
+                for sign, it in ((-1, old_item), (1, item)):
+                    line = objects.invoice_line(
+                        invoice_id=invoice_id,
+                        sub=preview,
+                        item=it,
+                        product_name=self._objects["product"][it["price"]["product"]]["name"],
+                    )
+                    amount = sign * round(it["price"]["unit_amount"] * it["quantity"] * left)
+                    line.update({"amount": amount, "subtotal": amount})
+                    line["period"] = {"start": when, "end": end}
+                    line["parent"]["subscription_item_details"]["proration"] = True
+                    verb = "Unused time on" if sign < 0 else "Remaining time on"
+                    line["description"] = f"{verb} {line['description']}"
+                    lines.append(line)
+            next_end = add_month(end, anchor_day=day_of(sub["billing_cycle_anchor"]))
+            renewal = copy.deepcopy(item)
+            renewal["current_period_start"], renewal["current_period_end"] = end, next_end
+            lines.append(
+                objects.invoice_line(
+                    invoice_id=invoice_id,
+                    sub=preview,
+                    item=renewal,
+                    product_name=self._objects["product"][item["price"]["product"]]["name"],
+                )
+            )
+            inv = objects.invoice(
+                invoice_id=invoice_id,
+                created=self.now(),
+                cust=cust,
+                sub=preview,
+                lines=lines,
+                billing_reason="upcoming",
+                number="",
+                hosted_url="",
+                period=(start, end),
+            )
+            inv.update({"id": None, "number": None, "hosted_invoice_url": None})
+            inv["next_payment_attempt"] = end
+            return self._answer(inv, params)
 
     # --- events -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from accounts.formatting import day
 from accounts.models import ChangeSource, Customer, Project
 from accounts.services.customers import customer_get_or_create
 from migration.admin.actions import MIGRATION_ACTIONS
+from migration.admin.change_plan import CustomerChangePlanMixin
 from migration.admin.customer_page import CustomerPageMixin
 from migration.admin.filters import GrandfatheringFilter, LegacyFilter, UsageLevelFilter
 from migration.admin.import_export import CustomerImportExportMixin
@@ -28,7 +29,11 @@ class ProjectInline(TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(
-    CustomerImportExportMixin, CustomerMigrationActionsMixin, CustomerPageMixin, ModelAdmin
+    CustomerImportExportMixin,
+    CustomerMigrationActionsMixin,
+    CustomerPageMixin,
+    CustomerChangePlanMixin,
+    ModelAdmin,
 ):
     # Fits 1280 px: the coming move in one column; Stripe ids and dates on the customer's page.
     list_display = [
@@ -50,13 +55,13 @@ class CustomerAdmin(
     actions = [*MIGRATION_ACTIONS]
     search_fields = ["external_id", "email", "stripe_customer_id", "stripe_subscription_id"]
     list_select_related = ["plan", "grandfather_plan"]
-    readonly_fields = ["plan", "created_at", "updated_at", "stripe_state_at"]
+    readonly_fields = ["plan", "plan_summary", "created_at", "updated_at", "stripe_state_at"]
     raw_id_fields = ["user"]
     # The plan history is read in words in its own section (CustomerPageMixin).
     inlines = [ProjectInline]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["external_id", "email", "user", "plan", "status"]}),
+        (None, {"fields": ["external_id", "email", "user", "plan_summary", "status"]}),
         (
             "Move to session plans",
             {"fields": ["grandfathered_until", "grandfather_plan", "migration_exempt"]},
@@ -67,6 +72,9 @@ class CustomerAdmin(
 
     def get_queryset(self, request):
         return customers_with_usage(super().get_queryset(request))
+
+    def get_urls(self):
+        return [*self.change_plan_urls(), *super().get_urls()]
 
     def get_readonly_fields(self, request, obj=None):
         # Plan, status and migration state change only through the audited services

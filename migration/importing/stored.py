@@ -19,6 +19,10 @@ USAGE_FIELDS = (
     "billable_minutes",
 )
 CUSTOMER_ATTNAMES = tuple(field.attname for field in Customer._meta.concrete_fields)
+# What a new row holds for a field the import does not set (as Customer() would).
+_CUSTOMER_DEFAULTS = {
+    field.attname: field.get_default() for field in Customer._meta.concrete_fields
+}
 
 
 class CustomerRecord:
@@ -29,7 +33,7 @@ class CustomerRecord:
 
     def __init__(self, values: dict, *, plans_by_id: dict[int, Plan]) -> None:
         for name in CUSTOMER_ATTNAMES:
-            setattr(self, name, values.get(name))
+            setattr(self, name, values.get(name, _CUSTOMER_DEFAULTS[name]))
         self.plan = plans_by_id[self.plan_id]
         self.grandfather_plan = plans_by_id.get(self.grandfather_plan_id)
 

@@ -118,6 +118,37 @@
     this.button.hidden = true;
     this.button.setAttribute("aria-expanded", "true");
     this.confirm.focus();
+    this.showPreview();
+  };
+
+  // Stripe's own preview of the switch (GET /billing/subscription/preview): the prorated
+  // amount it adds to (or credits on) the next invoice. Without it the terms above still hold.
+  Card.prototype.showPreview = function () {
+    var box = this.confirm.querySelector("[data-switch-preview]");
+    if (!box || !form.dataset.previewEndpoint) {
+      return;
+    }
+    box.textContent = "Asking Stripe for the exact amount…";
+    var url = form.dataset.previewEndpoint + "?plan=" + encodeURIComponent(this.plan);
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+      })
+      .then(function (result) {
+        if (!result.ok) {
+          box.textContent = "";
+          return;
+        }
+        var body = result.body;
+        var when = body.nextInvoiceAt ? new Date(body.nextInvoiceAt).toLocaleDateString("en-GB",
+          { day: "numeric", month: "long", timeZone: "UTC" }) : "";
+        var part = body.prorationAmount < 0
+          ? "a credit of " + body.prorationText.replace("-", "") + " for the rest of this period"
+          : body.prorationText + " for the rest of this period";
+        box.textContent = "Stripe's preview: " + part + "; your next invoice" +
+          (when ? " (" + when + ")" : "") + " comes to " + body.amountDueText + ".";
+      })
+      .catch(function () { box.textContent = ""; });
   };
 
   Card.prototype.closeConfirm = function () {

@@ -66,3 +66,26 @@ class TestCustomerSetPlan:
         run("customer_set_plan", "alice", "growth", "--reason", "early move")
         alice.refresh_from_db()
         assert alice.grandfathered_until is None and alice.grandfather_plan is None
+
+
+@pytest.mark.django_db
+class TestSamePathAsTheAdmin:
+    def test_a_paid_plan_without_subscription_is_complimentary(self, customer_on):
+        alice = customer_on("free", external_id="alice")
+        out, _ = run("customer_set_plan", "alice", "growth", "--reason", "partner")
+        assert "free → growth (complimentary)" in out
+        alice.refresh_from_db()
+        assert alice.complimentary
+        assert PlanChange.objects.get(customer=alice).complimentary
+
+    def test_at_period_end_needs_a_paid_period(self, customer_on):
+        customer_on("free", external_id="alice")
+        with pytest.raises(CommandError, match="no paid period"):
+            run("customer_set_plan", "alice", "growth", "--reason", "x", "--at-period-end")
+        assert not PlanChange.objects.exists()
+
+    def test_blank_reason_is_refused(self, customer_on):
+        customer_on("free", external_id="alice")
+        with pytest.raises(CommandError, match="reason is required"):
+            run("customer_set_plan", "alice", "growth", "--reason", "  ")
+        assert not PlanChange.objects.exists()

@@ -207,7 +207,8 @@ def test_a_large_batchs_price_moves_are_queued_in_chunks_that_workers_share(pric
 @pytest.mark.django_db
 def test_a_plan_change_reads_as_staff_say_it():
     """Not "5: 7 → 7 (system)": plans by name, who, when and why."""
-    customer = CustomerFactory(plan=plan("starter"))
+    # A subscriber: a non-paying customer moved by staff reads "(complimentary)" as well.
+    customer = CustomerFactory(plan=plan("starter"), stripe_subscription_id="sub_1")
     with time_machine.travel(datetime(2026, 12, 3, 10, 0, tzinfo=UTC), tick=False):
         change = customer_change_plan(
             customer=customer,

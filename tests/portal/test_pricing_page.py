@@ -51,6 +51,36 @@ def test_visitor_gets_sign_in_links_and_no_checkout():
     assert "checkout.js" not in html
 
 
+def test_visitor_is_offered_a_way_to_sign_in_back_to_pricing():
+    html = Client().get(URL, {"plan": "growth"}).content.decode()
+    assert "Already a customer? Sign in to see your plan and change it." in text(html)
+    assert 'href="/accounts/login/?next=/pricing/%3Fplan%3Dgrowth"' in html
+    login = Client().get("/accounts/login/?next=/pricing/")
+    assert login.status_code == 200
+
+
+def test_subscriber_moving_to_free_sees_the_date_and_can_keep_its_plan():
+    alice = customer_with_login(
+        "growth",
+        username="alice",
+        stripe_customer_id="cus_1",
+        stripe_subscription_id="sub_1",
+        pending_plan=plan("free"),
+        pending_plan_at=datetime(2026, 12, 18, 12, tzinfo=UTC),
+    )
+    html = signed_in(alice).get(URL).content.decode()
+    assert (
+        "You move to Free on 18 December 2026: your subscription ends then and nothing more is "
+        "billed. Until then you keep Growth. Keep Growth Keep Growth? Your subscription "
+        "continues as before: the next invoice is $99 on 18 December 2026."
+    ) in text(html)
+    assert 'data-endpoint="/billing/subscription/resume"' in html
+    by_plan = cards(html)
+    assert by_plan["free"].startswith("Your plan from 18 December Free")
+    assert by_plan["free"].endswith("From 18 December")
+    assert by_plan["growth"].startswith("Your current plan")
+
+
 def test_cards_follow_the_catalogue():
     Plan.objects.filter(code="starter").update(included_sessions=6000, price_cents=3400)
     Plan.objects.filter(code="free").update(is_public=False)
@@ -114,7 +144,13 @@ def test_subscriber_switches_its_subscription_instead_of_a_second_checkout():
     by_plan = cards(html)
     assert "Switch to Growth" in by_plan["growth"]
     assert "Upgrade to Growth" not in html
-    assert "Ask us to move you" in by_plan["free"]  # free ends the subscription: people do it
+    # Free ends the subscription at the period's end, confirmed first.
+    assert by_plan["free"].endswith(
+        "Move to Free Move to Free at the end of your billing period? You keep Starter until the "
+        "end of the period you paid for; then your subscription ends and nothing more is billed. "
+        "You can undo this until then. Yes, move to Free Keep Starter"
+    )
+    assert 'data-endpoint="/billing/subscription/cancel"' in html
     assert re.findall(r'data-checkout-plan="(\w+)"\s+data-switch', html) == ["growth"]
     assert (
         "Switch your subscription to Growth now? Growth's limits apply at once. You pay the "

@@ -1,0 +1,215 @@
+"""Plan changes that take effect at the end of the customer's paid period, and their undo.
+
+How "at the end of the paid period" works:
+
+* the customer keeps its plan, limits and price until then; `Customer.pending_plan` and
+  `pending_plan_at` say what comes and when (the customer's admin page and the pricing page
+  show it). Scheduling and undoing are audited like any change (a `PlanChange` row whose
+  plan stays the same, `state_after["pending_plan"]` naming what is pending).
+* `plan_change_scheduled` is sent in the same transaction: the billing app records what
+  Stripe must do. A move to a free plan of a customer paying through a live subscription sets
+  the subscription to cancel at the period's end (undo: it is set to renew again); Stripe
+  deletes it at the period's end and that webhook moves the customer to Free through
+  `customer_change_plan`, like any ended subscription.
+* any other pending change is applied when due by the scheduled job
+  `scheduled-plan-changes` (`scheduled_plan_changes_apply`, every 5 minutes) through
+  `customer_change_plan`; the subscription's price moves then, prorated, so the period that
+  has just begun is billed at the new price.
+* a real plan change before then (an upgrade, a webhook) replaces the pending one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+from django_tasks import task
+
+from accounts.errors import Conflict, InvalidInput
+from accounts.models import ChangeSource, Customer, Plan, PlanChange
+from accounts.services.plan_change import (
+    PRORATION_PRORATED,
+    Transition,
+    customer_change_plan,
+    customer_lock,
+    customer_state,
+    plan_changes_record,
+)
+
+logger = logging.getLogger(__name__)
+
+plan_change_scheduled = Signal()
+"""Sent inside the transaction that schedules (`plan` is the pending plan) or undoes (`plan` is
+None) a change at the period's end, with `previous` (the plan pending before, or None),
+`customer` (the locked row, already saved) and `change` (its PlanChange)."""
+
+# The end of a customer's paid period, asked of the layer that knows Stripe (registered by the
+# billing app): None for a customer who pays through no live subscription.
+_paid_period_end: list[Callable[[Customer], datetime | None]] = []
+
+
+def paid_period_end_register(lookup: Callable[[Customer], datetime | None]) -> None:
+    _paid_period_end[:] = [lookup]
+
+
+def paid_period_end(customer: Customer) -> datetime | None:
+    return _paid_period_end[0](customer) if _paid_period_end else None
+
+
+def _pending_snapshot(customer: Customer) -> dict:
+    state = customer_state(customer)
+    state["pending_plan"] = customer.pending_plan.code if customer.pending_plan_id else None
+    state["pending_plan_at"] = (
+        customer.pending_plan_at.isoformat() if customer.pending_plan_at else None
+    )
+    return state
+
+
+def _record(*, locked: Customer, before: dict, source: str, actor: str, reason: str) -> PlanChange:
+    [record] = plan_changes_record(
+        [
+            Transition(
+                customer_id=locked.pk,
+                stripe_subscription_id=locked.stripe_subscription_id,
+                from_plan=locked.plan,
+                to_plan=locked.plan,
+                before=before,
+                after=_pending_snapshot(locked),
+            )
+        ],
+        source=source,
+        actor=actor,
+        reason=reason,
+    )
+    return record.instance
+
+
+@transaction.atomic
+def customer_schedule_plan(
+    *,
+    customer: Customer,
+    plan: Plan,
+    effective_at: datetime,
+    source: str,
+    actor: str,
+    reason: str = "",
+) -> PlanChange:
+    """Move the customer to `plan` at `effective_at` (the end of its paid period), audited."""
+    if not reason and source in (ChangeSource.ADMIN, ChangeSource.COMMAND):
+        raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    locked = customer_lock(customer)
+    if plan.pk == locked.plan_id:
+        raise Conflict(f"Customer {locked.external_id!r} is already on the {plan.code} plan.")
+    if locked.pending_plan_id == plan.pk:
+        raise Conflict(
+            f"Customer {locked.external_id!r} already moves to {plan.code} on "
+            f"{locked.pending_plan_at:%Y-%m-%d}."
+        )
+    before = _pending_snapshot(locked)
+    previous = locked.pending_plan
+    locked.pending_plan, locked.pending_plan_at = plan, effective_at
+    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
+    change = _record(locked=locked, before=before, source=source, actor=actor, reason=reason)
+    plan_change_scheduled.send(
+        sender=Customer, customer=locked, plan=plan, previous=previous, change=change
+    )
+    _refresh(customer, locked)
+    logger.info(
+        "plan change scheduled",
+        extra={
+            "customer": locked.external_id,
+            "to_plan": plan.code,
+            "at": effective_at.isoformat(),
+            "source": source,
+            "actor": actor,
+        },
+    )
+    return change
+
+
+@transaction.atomic
+def customer_unschedule_plan(
+    *, customer: Customer, source: str, actor: str, reason: str = ""
+) -> PlanChange:
+    """Undo the change pending at the period's end: the customer stays on its plan."""
+    locked = customer_lock(customer)
+    if locked.pending_plan_id is None:
+        raise Conflict(f"No plan change is pending for customer {locked.external_id!r}.")
+    previous = locked.pending_plan
+    before = _pending_snapshot(locked)
+    locked.pending_plan, locked.pending_plan_at = None, None
+    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
+    change = _record(
+        locked=locked,
+        before=before,
+        source=source,
+        actor=actor,
+        reason=reason or f"kept {locked.plan.code}: the move to {previous.code} is undone",
+    )
+    plan_change_scheduled.send(
+        sender=Customer, customer=locked, plan=None, previous=previous, change=change
+    )
+    _refresh(customer, locked)
+    return change
+
+
+def _refresh(customer: Customer, locked: Customer) -> None:
+    customer.pending_plan, customer.pending_plan_at = locked.pending_plan, locked.pending_plan_at
+
+
+def awaits_stripe(customer: Customer) -> bool:
+    """A move to a free plan of a paying subscriber happens when Stripe ends the subscription
+    (its webhook), not on our clock."""
+    return customer.has_live_subscription and customer.pending_plan.price_cents == 0
+
+
+@transaction.atomic
+def customer_apply_scheduled_plan(
+    *, customer: Customer, now: datetime | None = None
+) -> PlanChange | None:
+    """Apply the customer's pending change if it is due; None when nothing was due."""
+    now = now or timezone.now()
+    locked = customer_lock(customer)
+    if locked.pending_plan_id is None or locked.pending_plan_at > now or awaits_stripe(locked):
+        return None
+    plan = locked.pending_plan
+    scheduled = (
+        PlanChange.objects.filter(customer=locked, state_after__pending_plan=plan.code)
+        .order_by("-pk")
+        .first()
+    )
+    why = f"scheduled by {scheduled.actor}: {scheduled.reason}" if scheduled else "scheduled"
+    return customer_change_plan(
+        customer=customer,
+        locked=locked,
+        plan=plan,
+        source=ChangeSource.SYSTEM,
+        actor="scheduler",
+        reason=f"end of the paid period ({why})"[:500],
+        proration_behavior=PRORATION_PRORATED,
+    )
+
+
+def scheduled_plan_changes_due(*, now: datetime) -> list[Customer]:
+    return list(
+        Customer.objects.filter(pending_plan__isnull=False, pending_plan_at__lte=now)
+        .select_related("pending_plan")
+        .order_by("pending_plan_at", "pk")
+    )
+
+
+@task()
+def scheduled_plan_changes_apply() -> dict:
+    """The scheduled job: apply every pending change that is due (one transaction each)."""
+    now = timezone.now()
+    applied = 0
+    for customer in scheduled_plan_changes_due(now=now):
+        if customer_apply_scheduled_plan(customer=customer, now=now) is not None:
+            applied += 1
+    if applied:
+        logger.info("scheduled plan changes applied", extra={"applied": applied})
+    return {"applied": applied}
