@@ -185,19 +185,8 @@ class BillingPortalStore:
 
     def subscription_period_end(self, subscription_id: str, params: dict) -> tuple[dict, list]:
         """The calendar reaches the end of the current period: deleted if set to cancel then,
-        else renewed (as `subscription_renew`)."""
-        with self._lock:
-            sub = self._get("subscription", subscription_id)
-            if not (sub["status"] in LIVE and sub["cancel_at_period_end"]):
-                return self.subscription_renew(subscription_id, params)
-            before = copy.deepcopy(sub)
-            sub.update(
-                {"status": "canceled", "ended_at": sub["items"]["data"][0]["current_period_end"]}
-            )
-            event = self._emit(
-                "customer.subscription.deleted", sub, previous=self._changed(before, sub)
-            )
-            return self._answer(sub, params), [event]
+        else renewed (`subscription_renew` does both)."""
+        return self.subscription_renew(subscription_id, params)
 
 
 # --- pages ------------------------------------------------------------------------------------

@@ -847,7 +847,8 @@ class Store(BillingPortalStore):
         """The subscription renews for its next period and the invoice is paid: active. One
         set to cancel at the period's end ends instead, as Stripe does then."""
         with self._lock:
-            if self._get("subscription", subscription_id).get("cancel_at_period_end"):
+            sub = self._get("subscription", subscription_id)
+            if sub["status"] in LIVE_SUBSCRIPTION_STATUSES and sub.get("cancel_at_period_end"):
                 return self._subscription_period_end_cancel(subscription_id, params)
         return self._subscription_cycle(subscription_id, params, paid=True)
 
