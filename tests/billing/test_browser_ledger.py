@@ -3,32 +3,13 @@ fits, each delivery names its event and customer, and the replay action is offer
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from djstripe.models import WebhookEventTrigger
 
 from tests.accounts.factories import CustomerFactory, UserFactory, plan
+from tests.config.admin_screens import delivery
 from tests.support.browser import DESKTOP, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def delivery(event_type: str, stripe_customer: str, *, error: str = "") -> None:
-    body = {
-        "id": f"evt_{event_type}_{stripe_customer}",
-        "object": "event",
-        "type": event_type,
-        "data": {"object": {"object": "subscription", "customer": stripe_customer}},
-    }
-    WebhookEventTrigger.objects.create(
-        remote_ip="127.0.0.1",
-        headers={},
-        body=json.dumps(body),
-        valid=True,
-        processed=not error,
-        exception=error,
-    )
 
 
 def test_the_ledger_fits_1280_pixels_and_names_each_delivery(open_page):

@@ -61,21 +61,6 @@ class Receiver:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def server(receiver):
-    standin = StripeStandin(webhook_url=receiver.url, webhook_secret=SECRET).start()
-    stripe.api_base = standin.url
-    yield standin
-    standin.stop()
-
-
 def catalogue():
     product = stripe.Product.create(id="prod_sessions", name="AI Gate - Starter", **OPTIONS)
     price = stripe.Price.create(

@@ -13,26 +13,9 @@ from devtools.stripe_standin import StripeStandin
 from tests.devtools.test_stripe_standin import (
     OPTIONS,
     SAMPLES,
-    SECRET,
-    Receiver,
     post,
     subscribed,
 )
-
-
-@pytest.fixture
-def receiver():
-    endpoint = Receiver()
-    yield endpoint
-    endpoint.close()
-
-
-@pytest.fixture
-def server(receiver):
-    standin = StripeStandin(webhook_url=receiver.url, webhook_secret=SECRET).start()
-    stripe.api_base = standin.url
-    yield standin
-    standin.stop()
 
 
 def portal(server, customer_id: str, **params):
