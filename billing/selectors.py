@@ -54,21 +54,6 @@ def _invoice_row(row: StripeInvoice) -> InvoiceRow:
     )
 
 
-def subscription_cancels_at(*, customer: Customer) -> datetime | None:
-    """When the customer's live subscription ends because it was canceled at the period's end
-    (in Stripe's billing portal, say); None when it is not set to cancel."""
-    if not customer.stripe_subscription_id:
-        return None
-    row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
-    if row is None:
-        return None
-    data = row.stripe_data
-    if data.get("status") not in _LIVE or not data.get("cancel_at_period_end"):
-        return None
-    cancel_at = data.get("cancel_at")
-    return datetime.fromtimestamp(cancel_at, UTC) if cancel_at else None
-
-
 # --- For the admin: the subscription, and addresses in Stripe's dashboard -------------------
 
 DASHBOARD = "https://dashboard.stripe.com/"
@@ -87,10 +72,12 @@ class SubscriptionView:
     price_ids: tuple[str, ...]
     period_end: datetime | None  # read from the items (API 2025-03-31.basil moved it there)
     cancel_at_period_end: bool
+    cancel_at: datetime | None
 
 
 def customer_subscription(*, customer: Customer) -> SubscriptionView | None:
-    """The customer's subscription as dj-stripe last synced it (None when not mirrored)."""
+    """The customer's subscription as dj-stripe last synced it (None when not mirrored): the
+    one read of the mirror's subscription that the pages and the admin derive from."""
     if not customer.stripe_subscription_id:
         return None
     row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
@@ -99,34 +86,28 @@ def customer_subscription(*, customer: Customer) -> SubscriptionView | None:
     data = row.stripe_data or {}
     items = (data.get("items") or {}).get("data") or []
     ends = [item["current_period_end"] for item in items if item.get("current_period_end")]
+    cancel_at = data.get("cancel_at")
     return SubscriptionView(
         id=row.id,
         status=data.get("status", ""),
         price_ids=tuple((item.get("price") or {}).get("id", "") for item in items),
-        period_end=datetime.fromtimestamp(max(ends), UTC) if ends else None,
+        period_end=datetime.fromtimestamp(min(ends), UTC) if ends else None,
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        cancel_at=datetime.fromtimestamp(cancel_at, UTC) if cancel_at else None,
     )
 
 
-# --- For self-service and staff changes at the end of the paid period ---------------------
+def subscription_cancels_at(*, customer: Customer) -> datetime | None:
+    """When the customer's live subscription ends because it was canceled at the period's end
+    (in Stripe's billing portal, say); None when it is not set to cancel."""
+    view = customer_subscription(customer=customer)
+    if view is None or view.status not in _LIVE or not view.cancel_at_period_end:
+        return None
+    return view.cancel_at
 
 
 def subscription_period_end(customer: Customer) -> datetime | None:
-    """The end of the period the customer has paid for through its live subscription (from
-    the subscription's item: dahlia keeps the period there), or None without one."""
-    if not customer.has_live_subscription:
-        return None
-    row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
-    if row is None:
-        return None
-    items = (row.stripe_data.get("items") or {}).get("data") or []
-    ends = [item.get("current_period_end") for item in items if item.get("current_period_end")]
-    return datetime.fromtimestamp(min(ends), UTC) if ends else None
-
-
-def subscription_cancels_at_period_end(customer: Customer) -> bool:
-    """Whether Stripe holds the customer's live subscription as ending at its period's end."""
-    if not customer.has_live_subscription:
-        return False
-    row = StripeSubscription.objects.filter(id=customer.stripe_subscription_id).first()
-    return bool(row is not None and row.stripe_data.get("cancel_at_period_end"))
+    """The end of the period the customer has paid for through its live subscription, or None
+    without one."""
+    view = customer_subscription(customer=customer) if customer.has_live_subscription else None
+    return view.period_end if view else None
