@@ -76,6 +76,21 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a locked-out sign-in into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
+# The chain of service-key requests to the metering API's hot paths (config/wsgi.py): the
+# above without what only sessions, forms, static files and sign-ins use.
+API_MIDDLEWARE = [
+    name
+    for name in MIDDLEWARE
+    if name
+    not in {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "axes.middleware.AxesMiddleware",
+    }
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -106,6 +121,9 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with the health check made without a round trip when the connection's
+    # socket shows nothing amiss (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # Server-side binding lets psycopg prepare a query after 5 runs on a connection; planning
     # the usage read's join costs more than running it. Set DATABASE_PREPARED_STATEMENTS=false
     # behind a transaction-pooling PgBouncer (it cannot keep prepared statements).

@@ -14,13 +14,14 @@ admin.site.site_title = "AI-Gate billing"
 admin.site.index_title = "Plans, customers and the move to session pricing"
 
 urlpatterns = [
+    # First: the metering API's hot paths, tried before every other pattern (issue 14).
+    path("", include("usage.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("", include("billing.api.urls")),
-    path("", include("usage.urls")),
     # Customer pages: sign-in (Django auth under accounts/), usage, pricing, checkout return.
     path("", include("portal.urls")),
 ]

@@ -13,6 +13,9 @@ from accounts.periods import Period
 from accounts.services.notifications import email_send_once
 
 ALERTS = ((80, EmailKind.USAGE_80), (100, EmailKind.USAGE_100))
+# The session start's one-statement admission computes the same levels in SQL from these
+# (usage/services.py, `_ADMIT_AND_RECORD_SQL`): keep the two formulas alike.
+ALERT_PERCENTS = [percent for percent, _ in ALERTS]
 
 
 def usage_alert_levels(quota: int) -> dict[int, str]:

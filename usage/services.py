@@ -8,13 +8,14 @@ count twice. The start path is raw SQL (see usage/fastsql.py): it is the hottest
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from accounts.errors import (
@@ -28,7 +29,7 @@ from accounts.models import BillingUnit, Customer, Project
 from accounts.periods import period_of
 from accounts.rawsql import decimal, fetch_one, param_date, param_datetime
 from accounts.services.customers import customer_get_or_create
-from usage.alerts import usage_alert_levels, usage_alerts_send
+from usage.alerts import ALERT_PERCENTS, usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
 from usage.ratelimit import rate_limit_count, rate_limit_enforce
 
@@ -91,43 +92,117 @@ _NEW_MONTH_SQL = """
 # run once the customer's row is locked, so that every count it reads is current. It records
 # only when every limit admits the start, the project exists and the month's row is there (the
 # common case); otherwise it changes nothing and returns the admission figures, from which the
-# general path below raises the limit broken or makes the missing rows. One round trip instead
-# of two on the hottest path (issue 14).
-_ADMIT_AND_RECORD_SQL = """
+# general path below raises the limit broken or makes the missing rows. Two conditions serve
+# the one-statement path (`_one_statement_start`), which leaves such starts to the general
+# path: `requests` over the plan's requests per minute, and a start that brings a session
+# plan's month to a usage-alert level (`usage_alert_levels`), whose e-mail is queued in the
+# same transaction; the general path passes NULL and true. A template: the general path runs
+# it with query parameters, the `usage_session_start` function with its arguments.
+_ADMIT_AND_RECORD = """
     WITH admission AS (
-        SELECT p.billing_unit, p.included_sessions, p.included_minutes, p.max_projects,
-            p.max_concurrent_sessions, p.name,
-            (SELECT s.customer_id FROM usage_session s WHERE s.session_id = %(session_id)s)
+        SELECT c.id AS customer_id, p.billing_unit, p.included_sessions, p.included_minutes,
+            p.max_projects, p.max_concurrent_sessions, p.name, p.requests_per_minute,
+            (SELECT s.customer_id FROM usage_session s WHERE s.session_id = {session_id})
                 AS owner_id,
             (SELECT pr.id FROM billing_project pr
-                WHERE pr.customer_id = c.id AND pr.project_id = %(project_id)s) AS project_pk,
+                WHERE pr.customer_id = c.id AND pr.project_id = {project_id}) AS project_pk,
             (SELECT COUNT(*) FROM billing_project pr WHERE pr.customer_id = c.id)
                 AS project_count,
             (SELECT COUNT(*) FROM usage_session s WHERE s.customer_id = c.id
-                AND s.status = 'active' AND s.started_at > %(stale_before)s) AS open_sessions
+                AND s.status = 'active' AND s.started_at > {stale_before}) AS open_sessions
         FROM billing_customer c JOIN billing_plan p ON p.id = c.plan_id
-        WHERE c.id = %(customer_id)s
+        WHERE c.external_id = {external_id}
     ),
     reserved AS (
         UPDATE usage_monthlyusage u
-        SET total_sessions = u.total_sessions + 1, updated_at = %(now)s
+        SET total_sessions = u.total_sessions + 1, updated_at = {now}
         FROM admission a
-        WHERE u.customer_id = %(customer_id)s AND u.period = %(period)s
+        WHERE u.customer_id = a.customer_id AND u.period = {period}
             AND a.owner_id IS NULL AND a.project_pk IS NOT NULL
             AND a.open_sessions < a.max_concurrent_sessions
             AND CASE WHEN a.billing_unit = 'minutes' THEN u.billable_minutes < a.included_minutes
                 ELSE u.total_sessions - u.failed_sessions < a.included_sessions END
+            AND ({requests}::integer IS NULL OR {requests}::integer <= a.requests_per_minute)
+            AND ({at_alert_levels} OR a.billing_unit = 'minutes' OR a.included_sessions = 0
+                OR u.total_sessions - u.failed_sessions + 1 NOT IN (
+                    SELECT (a.included_sessions * percent + 99) / 100
+                    FROM (VALUES {alert_percents}) AS alert (percent)))
         RETURNING u.total_sessions - u.failed_sessions AS used
     ),
     recorded AS (
         INSERT INTO usage_session (session_id, customer_id, project_id, period, status,
             started_at)
-        SELECT %(session_id)s, %(customer_id)s, a.project_pk, %(period)s, 'active', %(now)s
+        SELECT {session_id}, a.customer_id, a.project_pk, {period}, 'active', {now}
         FROM reserved, admission a
         RETURNING id
     )
-    SELECT a.*, (SELECT id FROM recorded), (SELECT used FROM reserved) FROM admission a
+    SELECT a.billing_unit::text, a.included_sessions::bigint, a.included_minutes::bigint,
+        a.max_projects::bigint, a.max_concurrent_sessions::bigint, a.name::text, a.owner_id,
+        a.project_pk, a.project_count, a.open_sessions, (SELECT id FROM recorded),
+        (SELECT used FROM reserved)::bigint, a.customer_id
+    FROM admission a
 """
+_ALERT_PERCENTS_SQL = ", ".join(f"({int(percent)})" for percent in ALERT_PERCENTS)
+_ADMIT_AND_RECORD_SQL = _ADMIT_AND_RECORD.format(
+    **{
+        name: f"%({name})s"
+        for name in (
+            "session_id",
+            "project_id",
+            "stale_before",
+            "external_id",
+            "now",
+            "period",
+            "requests",
+            "at_alert_levels",
+        )
+    },
+    alert_percents=_ALERT_PERCENTS_SQL,
+)
+# The common start as one statement: the customer's row lock, then the admission statement
+# (each statement in a PL/pgSQL function takes a new snapshot, so the admission reads every
+# count after the lock, as in the general path), committed as the caller's statement is.
+# (Re)made after every `migrate` (usage/apps.py); its plans are kept per connection.
+SESSION_START_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION usage_session_start(
+    p_session_id text, p_external_id text, p_project_id text, p_stale_before timestamptz,
+    p_period date, p_now timestamptz, p_requests integer
+) RETURNS TABLE (
+    r_billing_unit text, r_included_sessions bigint, r_included_minutes bigint,
+    r_max_projects bigint, r_max_concurrent_sessions bigint, r_plan_name text,
+    r_owner_id bigint, r_project_pk bigint, r_project_count bigint, r_open_sessions bigint,
+    r_session_pk bigint, r_used bigint, r_customer_id bigint
+) LANGUAGE plpgsql VOLATILE AS $function$
+BEGIN
+    PERFORM 1 FROM billing_customer WHERE external_id = p_external_id FOR UPDATE;
+    RETURN QUERY {admit_and_record};
+END
+$function$
+""".replace(
+    "{admit_and_record}",
+    _ADMIT_AND_RECORD.format(
+        session_id="p_session_id",
+        project_id="p_project_id",
+        stale_before="p_stale_before",
+        external_id="p_external_id",
+        now="p_now",
+        period="p_period",
+        requests="p_requests",
+        at_alert_levels="false",
+        alert_percents=_ALERT_PERCENTS_SQL,
+    ).strip(),
+)
+_UNDEFINED_FUNCTION = "42883"  # PostgreSQL's SQLSTATE
+_SESSION_START_CALL_SQL = "SELECT * FROM usage_session_start(%s, %s, %s, %s, %s, %s, %s)"
+
+
+def install_session_start_function(connection) -> None:
+    """Make (or replace) the `usage_session_start` function on a PostgreSQL database."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(SESSION_START_FUNCTION_SQL)
+
+
 _INSERT_SESSION_SQL = """
     INSERT INTO usage_session (session_id, customer_id, project_id, period, status, started_at)
     VALUES (%s, %s, %s, %s, 'active', %s)
@@ -150,11 +225,133 @@ def session_start(
     recorded and counts nothing; the id already used by another customer is a Conflict.
     """
     now = now or timezone.now()
-    lock_sql = _LOCK_CUSTOMER_SQL[connection.features.has_select_for_update]
-    customer_id = None
     # Counted before the row lock: a slow or frozen cache never holds the customer's lock
     # (and fails open); the plan's limit is compared once the lock has read it.
     requests_this_minute = rate_limit_count(subject=external_id, now=now.timestamp())
+    started = None
+    if connection.vendor == "postgresql":
+        started = _one_statement_start(
+            session_id=session_id,
+            external_id=external_id,
+            project_id=project_id,
+            now=now,
+            requests_this_minute=requests_this_minute,
+        )
+    if started is None:
+        started = _general_start(
+            session_id=session_id,
+            external_id=external_id,
+            project_id=project_id,
+            email=email,
+            now=now,
+            requests_this_minute=requests_this_minute,
+        )
+    if started.created:
+        started.session.customer = Customer(pk=started.session.customer_id, external_id=external_id)
+        logger.info(
+            "session started",
+            extra={"session_id": session_id, "customer": external_id, "project": project_id},
+        )
+    return started
+
+
+def _one_statement_start(
+    *,
+    session_id: str,
+    external_id: str,
+    project_id: str,
+    now: datetime,
+    requests_this_minute: int | None,
+) -> SessionStart | None:
+    """PostgreSQL: the common start in one statement, or None to leave it to the general path.
+
+    One call of `usage_session_start`: lock the customer's row, admit, count and record, in
+    the statement's own transaction (a savepoint inside a caller's). It records only a start
+    the general path would record without more: a known customer, within every limit and the
+    rate limit, its project and the month's row there, and no usage alert due. Anything else
+    (a refusal, a replay, a first start, an alert, a `session_id` inserted meanwhile under
+    another customer) changed nothing and goes to the general path, which decides as it
+    always has. One round trip instead of four on the hottest path (issue 14).
+    """
+    params = [
+        session_id,
+        external_id,
+        project_id,
+        now - timedelta(seconds=settings.SESSION_STALE_AFTER),
+        period_of(now).start,
+        now,
+        requests_this_minute,
+    ]
+    inside = contextlib.nullcontext() if connection.get_autocommit() else transaction.atomic()
+    try:
+        with inside:
+            row = fetch_one(_SESSION_START_CALL_SQL, params)
+    except IntegrityError:
+        # The same session_id was inserted concurrently under another customer's lock.
+        return None
+    except ProgrammingError as error:
+        if getattr(error.__cause__, "sqlstate", None) != _UNDEFINED_FUNCTION:
+            raise
+        # Code deployed before `migrate` made the function: every start still works, slower.
+        logger.error(
+            "usage_session_start() is missing from the database: run `manage.py migrate`; "
+            "session starts take the general path until then"
+        )
+        return None
+    if row is None or row[10] is None:
+        return None
+    billing_unit, included_sessions, included_minutes = row[:3]
+    bills_minutes = billing_unit == BillingUnit.MINUTES
+    session, alert_due = _started(
+        session_pk=row[10],
+        used=row[11],
+        session_id=session_id,
+        customer_id=row[12],
+        project_pk=row[7],
+        project_id=project_id,
+        period=period_of(now).start,
+        now=now,
+        bills_minutes=bills_minutes,
+        quota=included_minutes if bills_minutes else included_sessions,
+    )
+    if alert_due:  # the statement leaves these to the general path; a test pins it
+        raise RuntimeError("the admission statement's usage-alert levels differ from Python's")
+    return SessionStart(session, created=True)
+
+
+def _admission_params(
+    *,
+    session_id: str,
+    external_id: str,
+    project_id: str,
+    now: datetime,
+    requests: int | None,
+    at_alert_levels: bool,
+) -> dict:
+    return {
+        "session_id": session_id,
+        "external_id": external_id,
+        "project_id": project_id,
+        "stale_before": now - timedelta(seconds=settings.SESSION_STALE_AFTER),
+        "period": period_of(now).start,
+        "now": now,
+        "requests": requests,
+        "at_alert_levels": at_alert_levels,
+    }
+
+
+def _general_start(
+    *,
+    session_id: str,
+    external_id: str,
+    project_id: str,
+    email: str,
+    now: datetime,
+    requests_this_minute: int | None,
+) -> SessionStart:
+    """Every start, on any database: lock (or provision) the customer, check, count, record."""
+    lock_sql = _LOCK_CUSTOMER_SQL[connection.features.has_select_for_update]
+    customer_id = None
     try:
         with transaction.atomic():
             row = fetch_one(lock_sql, [external_id])
@@ -168,6 +365,7 @@ def session_start(
             )
             session, alert_due = _admit(
                 session_id=session_id,
+                external_id=external_id,
                 customer_id=customer_id,
                 project_id=project_id,
                 now=now,
@@ -183,16 +381,11 @@ def session_start(
         return SessionStart(_recorded_session(session_id, customer_id), created=False)
     if session.pk is None:
         return SessionStart(_recorded_session(session_id, customer_id), created=False)
-    session.customer = Customer(pk=customer_id, external_id=external_id)
-    logger.info(
-        "session started",
-        extra={"session_id": session_id, "customer": external_id, "project": project_id},
-    )
     return SessionStart(session, created=True)
 
 
 def _admit(
-    *, session_id: str, customer_id: int, project_id: str, now: datetime
+    *, session_id: str, external_id: str, customer_id: int, project_id: str, now: datetime
 ) -> tuple[Session, bool]:
     """Inside a transaction, the customer's row locked: check every limit, count, record.
 
@@ -205,16 +398,16 @@ def _admit(
         if connection.vendor == "postgresql":
             cursor.execute(
                 _ADMIT_AND_RECORD_SQL,
-                {
-                    "session_id": session_id,
-                    "project_id": project_id,
-                    "stale_before": stale_before,
-                    "customer_id": customer_id,
-                    "period": period,
-                    "now": now,
-                },
+                _admission_params(
+                    session_id=session_id,
+                    external_id=external_id,
+                    project_id=project_id,
+                    now=now,
+                    requests=None,
+                    at_alert_levels=True,
+                ),
             )
-            *admission, recorded_pk, recorded_used = cursor.fetchone()
+            *admission, recorded_pk, recorded_used, _ = cursor.fetchone()
         else:
             cursor.execute(
                 _ADMISSION_SQL, [session_id, project_id, param_datetime(stale_before), customer_id]

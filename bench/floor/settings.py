@@ -1,13 +1,22 @@
 """The floor: a bare DRF app doing the hot paths' SQL work and nothing else.
 
-No middleware, no authentication, no permission or throttle checks, no logging; the same
-database settings as production (connection reuse, prepared statements), on its own tables
-(`floor_*`, built by bench/run.py from the bench data). Served by the same gunicorn, driven
-by the same wrk scripts, so that the real paths' rates can be read as ratios to it.
+No middleware, no authentication, no permission or throttle checks, no logging, no
+connection health check; Django's own PostgreSQL backend with production's connection options
+(connection reuse, prepared statements), on its own tables (`floor_*`, built by bench/run.py
+from the bench data). Served by the same gunicorn, driven by the same wrk scripts, so that the
+real paths' rates can be read as ratios to it.
 """
 
-from config.settings import DATABASES, SECRET_KEY  # noqa: F401  (same connection options)
+from config.settings import DATABASES as _PRODUCTION_DATABASES
+from config.settings import SECRET_KEY  # noqa: F401
 
+DATABASES = {
+    "default": {
+        **_PRODUCTION_DATABASES["default"],
+        "ENGINE": "django.db.backends.postgresql",
+        "CONN_HEALTH_CHECKS": False,
+    }
+}
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "bench.floor.urls"
