@@ -175,6 +175,11 @@ CREATE OR REPLACE FUNCTION usage_session_start(
 ) LANGUAGE plpgsql VOLATILE AS $function$
 BEGIN
     PERFORM 1 FROM billing_customer WHERE external_id = p_external_id FOR UPDATE;
+    IF NOT FOUND THEN
+        -- Unknown, or made by a transaction that has not committed yet: the next statement's
+        -- snapshot might see it, unlocked. The general path provisions or waits and locks.
+        RETURN;
+    END IF;
     RETURN QUERY {admit_and_record};
 END
 $function$
@@ -247,7 +252,9 @@ def session_start(
             requests_this_minute=requests_this_minute,
         )
     if started.created:
-        started.session.customer = Customer(pk=started.session.customer_id, external_id=external_id)
+        started.session.customer = Customer.from_db(
+            "default", ["id", "external_id"], [started.session.customer_id, external_id]
+        )
         logger.info(
             "session started",
             extra={"session_id": session_id, "customer": external_id, "project": project_id},
@@ -500,6 +507,20 @@ def _admit(
     )
 
 
+# In the model's field order: Model.from_db() pairs values with fields in that order.
+_SESSION_FIELDS = [
+    "id",
+    "session_id",
+    "customer_id",
+    "project_id",
+    "period",
+    "status",
+    "started_at",
+    "ended_at",
+    "minutes",
+]
+
+
 def _started(
     *,
     session_pk: int,
@@ -516,14 +537,25 @@ def _started(
     """The recorded session, and whether `used` sessions reach a usage-alert level."""
     # Minute plans reach their alert levels when minutes are recorded, at the session's end.
     alert_due = not bills_minutes and used in usage_alert_levels(quota)
-    session = Session(
-        pk=session_pk,
-        session_id=session_id,
-        customer_id=customer_id,
-        project=Project(pk=project_pk, customer_id=customer_id, project_id=project_id),
-        period=period,
-        status=SessionStatus.ACTIVE,
-        started_at=now,
+    # Rows as read from the database (from_db takes values in field order): on the hottest
+    # path, models built from keyword arguments cost a twentieth of the request.
+    session = Session.from_db(
+        "default",
+        _SESSION_FIELDS,
+        [
+            session_pk,
+            session_id,
+            customer_id,
+            project_pk,
+            period,
+            SessionStatus.ACTIVE,
+            now,
+            None,
+            None,
+        ],
+    )
+    session.project = Project.from_db(
+        "default", ["id", "customer_id", "project_id"], [project_pk, customer_id, project_id]
     )
     return session, alert_due
 

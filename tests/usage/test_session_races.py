@@ -73,12 +73,17 @@ def test_same_session_id_for_two_customers_counts_once(service_key):
 
 
 def test_simultaneous_first_requests_provision_one_customer(service_key):
+    """Three times over: the customer's row appears while the others wait, the moment at
+    which a start that did not take the row's lock would deadlock or count unlocked."""
     Plan.objects.filter(code="free").update(max_concurrent_sessions=100)
-    codes = race(12, lambda i: start(service_key, f"s{i}", "newcomer"))
-    assert Counter(codes) == {201: 12}
-    assert Customer.objects.filter(external_id="newcomer").count() == 1
-    assert PlanChange.objects.filter(customer__external_id="newcomer").count() == 1
-    assert MonthlyUsage.objects.get().total_sessions == 12
+    for newcomer in ("newcomer-1", "newcomer-2", "newcomer-3"):
+        codes = race(
+            12, lambda i, newcomer=newcomer: start(service_key, f"{newcomer}-{i}", newcomer)
+        )
+        assert Counter(codes) == {201: 12}
+        assert Customer.objects.filter(external_id=newcomer).count() == 1
+        assert PlanChange.objects.filter(customer__external_id=newcomer).count() == 1
+        assert MonthlyUsage.objects.get(customer__external_id=newcomer).total_sessions == 12
 
 
 def test_simultaneous_ends_apply_once(service_key):
