@@ -29,7 +29,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             poller = select.poll()
             poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
             pending = poller.poll(0)
-        except (OSError, ValueError):
+        except (AttributeError, OSError, ValueError):  # no poll() (Windows), a closed socket
             pending = True
         if not pending:
             return True

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Plan
 from api.auth import IsService, IsServiceOrCustomer, is_service, signed_in_customer
+from api.fastlane import ServiceFastLane, json_body
 from usage.api.serializers import (
     PlanOutput,
     SessionEndInput,
@@ -35,7 +36,7 @@ READ_USER_ID = OpenApiParameter(
 )
 
 
-class UsageView(APIView):
+class UsageView(ServiceFastLane, APIView):
     permission_classes = [IsServiceOrCustomer]
 
     @extend_schema(
@@ -44,28 +45,37 @@ class UsageView(APIView):
         responses={200: UsageOutput, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
     )
     def get(self, request):
-        external_id = _readable_customer_id(request)
-        summary = usage_summary(external_id=external_id)
-        rate_limit_check(subject=external_id, limit=summary.plan.requests_per_minute)
-        return Response(
-            UsageOutput.from_summary(
-                summary, external_id=external_id, forecast=usage_forecast(summary)
-            )
-        )
+        return Response(_usage_of(_readable_customer_id(request)))
+
+    def fast_lane(self, request):
+        return _usage_of(_service_read_id(request.GET)), status.HTTP_200_OK
+
+
+def _usage_of(external_id: str) -> dict:
+    summary = usage_summary(external_id=external_id)
+    rate_limit_check(subject=external_id, limit=summary.plan.requests_per_minute)
+    return UsageOutput.from_summary(
+        summary, external_id=external_id, forecast=usage_forecast(summary)
+    )
 
 
 def _readable_customer_id(request) -> str:
     """The `user_id` a read is for: any one for a service key (required), only its own for a
     signed-in customer (who may omit it)."""
-    external_id = request.query_params.get("user_id", "").strip()
     if is_service(request):
-        if not external_id:
-            raise ValidationError({"user_id": ["This query parameter is required."]})
-        return external_id
+        return _service_read_id(request.query_params)
+    external_id = request.query_params.get("user_id", "").strip()
     own = signed_in_customer(request)
     if external_id and external_id != own.external_id:
         raise PermissionDenied("A customer may read only its own usage.")
     return own.external_id
+
+
+def _service_read_id(query) -> str:
+    external_id = query.get("user_id", "").strip()
+    if not external_id:
+        raise ValidationError({"user_id": ["This query parameter is required."]})
+    return external_id
 
 
 class UsageHistoryView(APIView):
@@ -90,8 +100,9 @@ def _requests_per_minute(external_id: str) -> int:
     return plan.requests_per_minute
 
 
-class SessionStartView(APIView):
+class SessionStartView(ServiceFastLane, APIView):
     permission_classes = [IsService]
+    fast_lane_method = "POST"
 
     @extend_schema(
         summary="Report a session start (idempotent on session_id)",
@@ -108,17 +119,22 @@ class SessionStartView(APIView):
         },
     )
     def post(self, request):
-        fields = SessionStartInput.validated(request.data)
-        result = session_start(
-            session_id=fields["session_id"],
-            external_id=fields["user_id"],
-            project_id=fields["project_id"],
-            email=fields["email"],
-        )
-        return Response(
-            SessionOutput.payload(result.session),
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        return Response(*_started(request.data))
+
+    def fast_lane(self, request):
+        return _started(json_body(request))
+
+
+def _started(data) -> tuple[dict, int]:
+    fields = SessionStartInput.validated(data)
+    result = session_start(
+        session_id=fields["session_id"],
+        external_id=fields["user_id"],
+        project_id=fields["project_id"],
+        email=fields["email"],
+    )
+    created = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return SessionOutput.payload(result.session), created
 
 
 class SessionEndView(APIView):
