@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
 import pstats
@@ -26,25 +25,20 @@ from bench.run import close_open_sessions, environment  # noqa: E402
 
 
 def wsgi_request(method: str, path: str, query: str, body: bytes, key: str) -> dict:
-    return {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8911",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_AUTHORIZATION": f"Bearer {key}",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-    }
+    from django.test import RequestFactory
+
+    return (
+        RequestFactory()
+        .generic(
+            method,
+            f"{path}?{query}" if query else path,
+            body,
+            content_type="application/json",
+            HTTP_HOST="127.0.0.1",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+        .environ
+    )
 
 
 def call(application, environ: dict) -> int:
