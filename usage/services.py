@@ -3,7 +3,9 @@
 Exactness rules: every start locks its customer's row, so the concurrency count and the
 project count cannot race; the quota counter moves by one conditional UPDATE, so the quota
 holds even without that lock; a `session_id` is unique in the database, so a retry can never
-count twice. The start path is raw SQL (see usage/fastsql.py): it is the hottest path.
+count twice. The start path is raw SQL (accounts/rawsql.py): it is the hottest path. On
+PostgreSQL its common case is one call of the `usage_session_start` function, made from the
+same admission statement as the general path (`_one_statement_start`).
 """
 
 from __future__ import annotations
