@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from accounts.errors import RateLimited
@@ -65,6 +66,15 @@ class _RedisCounter:
         self._connection = client.connection_pool.make_connection()
 
     def incr(self, key: str, expiry: int) -> int:
+        try:
+            return self._incr(key, expiry)
+        except RedisConnectionError:
+            # A connection Redis closed while it sat idle (a restart, the server's idle
+            # time-out) fails on its next use: once more on a new one, as redis-py's client
+            # retries. A time-out is not retried: a frozen Redis must not hold the request.
+            return self._incr(key, expiry)
+
+    def _incr(self, key: str, expiry: int) -> int:
         connection = self._connection
         try:
             try:

@@ -2,8 +2,10 @@ import pytest
 import time_machine
 
 from accounts.models import Plan
+from usage.ratelimit import WINDOW_SECONDS, _redis_counter, rate_limit_count
 
 URL = "/billing/usage"
+REDIS_14 = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
@@ -73,3 +75,40 @@ def test_counts_are_shared_through_redis(api, tiny_free_plan, settings):
     assert statuses == [200, 200, 200, 429]
     assert len(keys) == 1
     caches["default"].clear()
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on Redis (database 14), emptied before and after."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=14, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_14,
+            "KEY_PREFIX": "ratelimit-test",
+        }
+    }
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def test_the_redis_counter_loads_its_script_and_sets_the_expiry(redis_cache):
+    redis_cache.script_flush()  # Redis restarted: it knows no script
+    assert rate_limit_count(subject="carol", now=600.0) == 1
+    assert rate_limit_count(subject="carol", now=601.0) == 2
+    (key,) = redis_cache.keys("ratelimit-test*:rl:carol:10")
+    assert 0 < redis_cache.ttl(key) <= WINDOW_SECONDS + 10
+
+
+def test_a_connection_redis_closed_is_replaced_and_the_request_counted(redis_cache):
+    assert rate_limit_count(subject="dave", now=600.0) == 1
+    counter = _redis_counter(REDIS_14)
+    host, port = counter._connection._sock.getsockname()[:2]
+    assert redis_cache.client_kill(f"{host}:{port}")  # as Redis's idle time-out would
+    assert rate_limit_count(subject="dave", now=601.0) == 2
