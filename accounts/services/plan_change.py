@@ -388,9 +388,68 @@ def customer_lock(customer: Customer) -> Customer:
     """Take the customer's row lock (once per change) and return it freshly read."""
     return (
         Customer.objects.select_for_update(of=("self",))
-        .select_related("plan", "grandfather_plan")
+        .select_related("plan", "grandfather_plan", "pending_plan")
         .get(pk=customer.pk)
     )
+
+
+# --- A change pending at the period's end (scheduled in accounts/services/scheduled_plan.py) ---
+
+plan_change_scheduled = Signal()
+"""Sent inside the transaction that schedules (`plan` is the pending plan) or undoes (`plan` is
+None) a change at the period's end, with `previous` (the plan pending before, or None),
+`customer` (the locked row, already saved) and `change` (its PlanChange)."""
+
+
+def pending_snapshot(customer: Customer) -> dict:
+    """The customer's state with what is pending, for the audit row of a (un)scheduling."""
+    state = customer_state(customer)
+    state["pending_plan"] = customer.pending_plan.code if customer.pending_plan_id else None
+    state["pending_plan_at"] = (
+        customer.pending_plan_at.isoformat() if customer.pending_plan_at else None
+    )
+    return state
+
+
+def pending_change_record(
+    *, locked: Customer, before: dict, source: str, actor: str, reason: str
+) -> PlanChange:
+    """The audit row of a (un)scheduling: the plan stays, `state_after` says what is pending."""
+    [record] = plan_changes_record(
+        [
+            Transition(
+                customer_id=locked.pk,
+                stripe_subscription_id=locked.stripe_subscription_id,
+                from_plan=locked.plan,
+                to_plan=locked.plan,
+                before=before,
+                after=pending_snapshot(locked),
+            )
+        ],
+        source=source,
+        actor=actor,
+        reason=reason,
+    )
+    return record.instance
+
+
+def pending_plan_drop(
+    *, customer: Customer, locked: Customer, source: str, actor: str, reason: str
+) -> PlanChange:
+    """Undo the change pending for the locked customer: audited, and `plan_change_scheduled`
+    sent with `plan=None` (the billing app sets a subscription set to cancel to renew)."""
+    previous = locked.pending_plan
+    before = pending_snapshot(locked)
+    locked.pending_plan, locked.pending_plan_at = None, None
+    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
+    change = pending_change_record(
+        locked=locked, before=before, source=source, actor=actor, reason=reason
+    )
+    plan_change_scheduled.send(
+        sender=Customer, customer=locked, plan=None, previous=previous, change=change
+    )
+    customer.pending_plan, customer.pending_plan_at = None, None
+    return change
 
 
 def _change_one(
@@ -475,6 +534,15 @@ def customer_change_plan(
         )
     locked = locked if locked is not None else customer_lock(customer)
     current = CustomerRow.of(locked).state
+    if locked.pending_plan_id not in (None, plan.pk) and plan.pk != current.plan_id:
+        # Another move replaces the pending one, at Stripe too (a cancellation it set undone).
+        pending_plan_drop(
+            customer=customer,
+            locked=locked,
+            source=source,
+            actor=actor,
+            reason=f"replaced by the move to {plan.code}" + (f": {reason}" if reason else ""),
+        )
     after = current.replace(plan_id=plan.pk)
     if end_grandfathering and plan.pk != current.plan_id:
         after = after.replace(grandfathered_until=None)
@@ -512,9 +580,11 @@ def _plan_moved(
     *, customer: Customer, locked: Customer, plan: Plan, change: PlanChange, by_staff: bool
 ) -> None:
     complimentary = complimentary_for(customer=locked, plan=plan, by_staff=by_staff)
-    Customer.objects.filter(pk=locked.pk).update(
-        pending_plan=None, pending_plan_at=None, complimentary=complimentary
-    )
+    if locked.pending_plan_id is not None or locked.complimentary != complimentary:
+        # The pending move, if any, is the one just made (another was dropped before it).
+        Customer.objects.filter(pk=locked.pk).update(
+            pending_plan=None, pending_plan_at=None, complimentary=complimentary
+        )
     if complimentary and by_staff:
         PlanChange.objects.filter(pk=change.pk).update(complimentary=True)
         change.complimentary = True

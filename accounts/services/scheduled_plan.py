@@ -25,7 +25,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 from django_tasks import task
 
@@ -33,19 +32,15 @@ from accounts.errors import Conflict, InvalidInput
 from accounts.models import ChangeSource, Customer, Plan, PlanChange
 from accounts.services.plan_change import (
     PRORATION_PRORATED,
-    Transition,
     customer_change_plan,
     customer_lock,
-    customer_state,
-    plan_changes_record,
+    pending_change_record,
+    pending_plan_drop,
+    pending_snapshot,
+    plan_change_scheduled,
 )
 
 logger = logging.getLogger(__name__)
-
-plan_change_scheduled = Signal()
-"""Sent inside the transaction that schedules (`plan` is the pending plan) or undoes (`plan` is
-None) a change at the period's end, with `previous` (the plan pending before, or None),
-`customer` (the locked row, already saved) and `change` (its PlanChange)."""
 
 # The end of a customer's paid period, asked of the layer that knows Stripe (registered by the
 # billing app): None for a customer who pays through no live subscription.
@@ -58,34 +53,6 @@ def paid_period_end_register(lookup: Callable[[Customer], datetime | None]) -> N
 
 def paid_period_end(customer: Customer) -> datetime | None:
     return _paid_period_end[0](customer) if _paid_period_end else None
-
-
-def _pending_snapshot(customer: Customer) -> dict:
-    state = customer_state(customer)
-    state["pending_plan"] = customer.pending_plan.code if customer.pending_plan_id else None
-    state["pending_plan_at"] = (
-        customer.pending_plan_at.isoformat() if customer.pending_plan_at else None
-    )
-    return state
-
-
-def _record(*, locked: Customer, before: dict, source: str, actor: str, reason: str) -> PlanChange:
-    [record] = plan_changes_record(
-        [
-            Transition(
-                customer_id=locked.pk,
-                stripe_subscription_id=locked.stripe_subscription_id,
-                from_plan=locked.plan,
-                to_plan=locked.plan,
-                before=before,
-                after=_pending_snapshot(locked),
-            )
-        ],
-        source=source,
-        actor=actor,
-        reason=reason,
-    )
-    return record.instance
 
 
 @transaction.atomic
@@ -109,11 +76,13 @@ def customer_schedule_plan(
             f"Customer {locked.external_id!r} already moves to {plan.code} on "
             f"{locked.pending_plan_at:%Y-%m-%d}."
         )
-    before = _pending_snapshot(locked)
+    before = pending_snapshot(locked)
     previous = locked.pending_plan
     locked.pending_plan, locked.pending_plan_at = plan, effective_at
     locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
-    change = _record(locked=locked, before=before, source=source, actor=actor, reason=reason)
+    change = pending_change_record(
+        locked=locked, before=before, source=source, actor=actor, reason=reason
+    )
     plan_change_scheduled.send(
         sender=Customer, customer=locked, plan=plan, previous=previous, change=change
     )
@@ -139,22 +108,14 @@ def customer_unschedule_plan(
     locked = customer_lock(customer)
     if locked.pending_plan_id is None:
         raise Conflict(f"No plan change is pending for customer {locked.external_id!r}.")
-    previous = locked.pending_plan
-    before = _pending_snapshot(locked)
-    locked.pending_plan, locked.pending_plan_at = None, None
-    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
-    change = _record(
+    return pending_plan_drop(
+        customer=customer,
         locked=locked,
-        before=before,
         source=source,
         actor=actor,
-        reason=reason or f"kept {locked.plan.code}: the move to {previous.code} is undone",
+        reason=reason
+        or f"kept {locked.plan.code}: the move to {locked.pending_plan.code} is undone",
     )
-    plan_change_scheduled.send(
-        sender=Customer, customer=locked, plan=None, previous=previous, change=change
-    )
-    _refresh(customer, locked)
-    return change
 
 
 def _refresh(customer: Customer, locked: Customer) -> None:

@@ -29,7 +29,6 @@ from accounts.services.plan_change import (
 )
 from accounts.services.scheduled_plan import (
     customer_schedule_plan,
-    customer_unschedule_plan,
     paid_period_end,
 )
 
@@ -151,11 +150,7 @@ def staff_plan_change(
             actor=actor,
             reason=reason,
         )
-    if customer.pending_plan_id is not None:
-        # Staff's change now replaces the pending one (and a cancellation it set at Stripe).
-        customer_unschedule_plan(
-            customer=customer, source=source, actor=actor, reason=f"replaced: {reason}"
-        )
+    # A change pending at the period's end is replaced (customer_change_plan undoes it).
     return customer_change_plan(
         customer=customer,
         plan=plan,

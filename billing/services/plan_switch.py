@@ -39,7 +39,6 @@ from accounts.errors import (
 )
 from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from accounts.periods import period_of
-from accounts.services.scheduled_plan import customer_unschedule_plan
 from billing import stripe_gateway
 from billing.services.checkout import checkout_plan_check
 from billing.services.subscriptions import subscription_state_apply
@@ -122,15 +121,10 @@ def subscription_switch_plan(
     )
     if current.pending_plan_id is not None:
         # A switch keeps the subscription: a move to Free pending at the period's end is undone
-        # at Stripe (it renews) and in the plan history.
+        # at Stripe now, so that the pages show it renewing (customer_change_plan, below,
+        # undoes it in the plan history, and its outbox row finds it done).
         stripe_gateway.subscription_cancel_at_period_end(
             subscription_id=subscription_id, at_period_end=False, idempotency_key=f"{key}-renew"
-        )
-        customer_unschedule_plan(
-            customer=current,
-            source=ChangeSource.API,
-            actor=actor,
-            reason=f"replaced by the switch to {plan.code}",
         )
     changes = subscription_state_apply(
         customer=current,

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.formatting import money
 from accounts.models import ChangeSource, Customer, PlanChange
+from accounts.services.plan_change import customer_change_plan
 from billing.models import StripeAction, StripePriceMove
 from tests.accounts.factories import plan
 from tests.support.pages import customer_with_login
@@ -86,6 +87,29 @@ class TestMoveToFree:
         bob.refresh_from_db()
         assert (bob.plan.code, bob.status, bob.pending_plan) == ("free", "canceled", None)
         assert at_stripe(subscription)["status"] == "canceled"
+
+    def test_any_other_move_replaces_the_pending_one_and_renews_the_subscription(
+        self, api, held_standin
+    ):
+        """Whatever path moves the customer (here the one webhooks and reconciliation take),
+        the pending move to Free is undone in the plan history and at Stripe."""
+        dave = customer_with_login("free", username="dave")
+        subscribed(api, held_standin, "dave", "starter")
+        as_customer(dave).post(CANCEL, {}, format="json")
+
+        customer_change_plan(
+            customer=dave, plan=plan("growth"), source=ChangeSource.WEBHOOK, actor="stripe"
+        )
+
+        dave.refresh_from_db()
+        assert (dave.plan.code, dave.pending_plan) == ("growth", None)
+        assert [m.action for m in StripePriceMove.objects.order_by("pk")][-1] == (
+            StripeAction.RESUME
+        )
+        undone, moved = PlanChange.objects.filter(customer=dave).order_by("-pk")[:2][::-1]
+        assert undone.state_after["pending_plan"] is None
+        assert undone.reason == "replaced by the move to growth"
+        assert (moved.from_plan.code, moved.to_plan.code) == ("starter", "growth")
 
     def test_refusals(self, api, held_standin):
         carol = customer_with_login("free", username="carol")
