@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.fields import InternationalEmailField
+from accounts.formatting import day
 
 
 class BillingUnit(models.TextChoices):
@@ -306,11 +307,7 @@ class PlanChange(models.Model):
 
     def __str__(self) -> str:
         """How staff read it: "Starter → Growth · by alice · 3 Dec 2026 · goodwill"."""
-        moved = (
-            f"{self.from_plan.name} → {self.to_plan.name}"
-            if self.from_plan_id and self.from_plan_id != self.to_plan_id
-            else self.to_plan.name
-        )
+        moved = self.move_label
         if self.complimentary:
             moved += " (complimentary)"
         pending = (self.state_after or {}).get("pending_plan")
@@ -319,9 +316,16 @@ class PlanChange(models.Model):
             moved += f" (to {pending} at the end of the paid period)"
         elif was_pending and not pending and self.from_plan_id == self.to_plan_id:
             moved += f" (move to {was_pending} undone)"
-        when = f"{self.created_at.day} {self.created_at:%b %Y}" if self.created_at else ""
+        when = day(self.created_at) if self.created_at else ""
         parts = [moved, f"by {self.actor}" if self.actor else "", when, self.reason]
         return " · ".join(part for part in parts if part)
+
+    @property
+    def move_label(self) -> str:
+        """ "Starter → Growth"; "Growth" when the plan stayed or there was none before."""
+        if self.from_plan_id and self.from_plan_id != self.to_plan_id:
+            return f"{self.from_plan.name} → {self.to_plan.name}"
+        return self.to_plan.name
 
 
 class EmailKind(models.TextChoices):

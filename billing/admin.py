@@ -44,10 +44,7 @@ class StripePriceMoveAdmin(ReadOnlyAdmin):
 
     @admin.display(description="move")
     def move(self, move: StripePriceMove) -> str:
-        change = move.plan_change
-        if change.from_plan_id and change.from_plan_id != change.to_plan_id:
-            return f"{change.from_plan.name} → {change.to_plan.name}"
-        return change.to_plan.name
+        return move.plan_change.move_label
 
     @admin.display(description="error")
     def error_start(self, move: StripePriceMove) -> str:

@@ -12,7 +12,7 @@ from djstripe.models import Subscription as StripeSubscription
 from accounts.models import Customer
 
 INVOICES_SHOWN = 12
-_LIVE = ("active", "trialing", "past_due", "unpaid")
+LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def subscription_cancels_at(*, customer: Customer) -> datetime | None:
     """When the customer's live subscription ends because it was canceled at the period's end
     (in Stripe's billing portal, say); None when it is not set to cancel."""
     view = customer_subscription(customer=customer)
-    if view is None or view.status not in _LIVE or not view.cancel_at_period_end:
+    if view is None or view.status not in LIVE_STATUSES or not view.cancel_at_period_end:
         return None
     return view.cancel_at
 

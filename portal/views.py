@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accounts.estimates import minutes_per_session
 from accounts.periods import period_of
 from accounts.selectors import public_plans
 from billing.selectors import customer_invoices, subscription_cancels_at, subscription_period_end
@@ -108,6 +109,7 @@ def pricing_page(request: HttpRequest) -> HttpResponse:
         "preview_endpoint": PREVIEW_ENDPOINT,
         "paid_until": subscription_period_end(customer) if customer else None,
         "next_url": request.get_full_path(),
+        "minutes_per_session": minutes_per_session(),
     }
     return render(request, "pages/pricing.html", context)
 

@@ -24,9 +24,7 @@ class PlanChangeAdmin(ReadOnlyAdmin):
 
     @admin.display(description="move")
     def move(self, change: PlanChange) -> str:
-        if change.from_plan_id and change.from_plan_id != change.to_plan_id:
-            return f"{change.from_plan.name} → {change.to_plan.name}"
-        return change.to_plan.name
+        return change.move_label
 
     @admin.display(description="price / month")
     def price(self, change: PlanChange) -> str:

@@ -11,6 +11,7 @@ from accounts.estimates import (
     CENTS,
     default_minutes_per_session,
     minutes_per_session_forget,
+    minutes_per_session_stored,
 )
 from accounts.models import MinutesPerSessionChange
 
@@ -47,7 +48,7 @@ def minutes_per_session_set(
         )
     with transaction.atomic():
         _wait_for_other_changes()
-        current = MinutesPerSessionChange.objects.order_by("-id").first()
+        current = minutes_per_session_stored()
         previous = current.value if current is not None else default_minutes_per_session()
         change = MinutesPerSessionChange.objects.create(
             value=value,
@@ -56,7 +57,7 @@ def minutes_per_session_set(
             reason=reason[:255],
             sample=sample or {},
         )
-        minutes_per_session_forget()
+        minutes_per_session_forget()  # for this transaction's own reads
         # Others read the old figure until the commit (and may cache it meanwhile): drop it then.
         transaction.on_commit(minutes_per_session_forget)
     return change

@@ -20,6 +20,7 @@ from datetime import datetime
 from django.db import transaction
 
 from accounts.errors import Conflict, InvalidInput
+from accounts.formatting import moment
 from accounts.models import Customer, Plan, PlanChange
 from accounts.services.plan_change import (
     PRORATION_BEHAVIORS,
@@ -69,7 +70,7 @@ class StaffPlanChangePlan:
             if self.effective_at is not None:
                 return (
                     f"Subscription {subscription} is set to cancel at the end of the paid "
-                    f"period ({self.effective_at:%-d %b %Y %H:%M} UTC). The customer keeps "
+                    f"period ({moment(self.effective_at)} UTC). The customer keeps "
                     f"{self.from_plan.name} until Stripe ends it, then moves to "
                     f"{self.to_plan.name}."
                 )
@@ -79,7 +80,7 @@ class StaffPlanChangePlan:
             )
         if self.effective_at is not None:
             return (
-                f"Nothing now. On {self.effective_at:%-d %b %Y %H:%M} UTC the subscription "
+                f"Nothing now. On {moment(self.effective_at)} UTC the subscription "
                 f"{subscription} moves to {self.to_plan.name}'s price, prorated so the new "
                 "period is billed at the new price."
             )

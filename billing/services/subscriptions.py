@@ -43,12 +43,12 @@ from accounts.services.plan_change import (
     customer_state,
     customer_status_record,
 )
+from billing.selectors import LIVE_STATUSES
 from billing.services.stripe_price_moves import latest_move_awaited
 from billing.stripe_plans import plan_for_price
 
 logger = logging.getLogger(__name__)
 
-LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 STATUS_FROM_STRIPE = {
     "active": CustomerStatus.ACTIVE,

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 
 from accounts.actors import request_actor
 from accounts.errors import BillingError
-from accounts.formatting import money
+from accounts.formatting import count, moment, money
 from accounts.models import ChangeSource, Customer, Plan
 from accounts.services.plan_change import PRORATION_NONE, PRORATION_PRORATED
 from accounts.services.staff_plan_change import (
@@ -25,6 +25,7 @@ from accounts.services.staff_plan_change import (
     staff_plan_change,
     staff_plan_change_plan,
 )
+from accounts.templatetags.plan_terms import quota
 
 PRORATION_CHOICES = (
     (PRORATION_NONE, "No proration: the next invoice bills the new price"),
@@ -54,33 +55,21 @@ class ChangePlanForm(forms.Form):
             f"{plan.name} — {money(plan.price_cents, plan.currency, short=True)}/mo"
         )
 
-    def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason and self.fields["reason"].required:
-            raise forms.ValidationError("Say why the plan changes.")
-        return reason
-
-
-def _quota(plan: Plan) -> str:
-    if plan.bills_minutes:
-        return f"{plan.included_minutes:,} minutes"
-    return f"{plan.included_sessions:,} sessions"
-
 
 def plan_comparison(old: Plan, new: Plan) -> list[dict]:
     """Old → new, one row per term staff compare."""
     price = (money(old.price_cents, old.currency), money(new.price_cents, new.currency))
     rows = [
         ("Price / month", *price),
-        ("Quota / month", _quota(old), _quota(new)),
+        ("Quota / month", quota(old), quota(new)),
         ("Billing unit", old.get_billing_unit_display(), new.get_billing_unit_display()),
-        ("Requests / minute", f"{old.requests_per_minute:,}", f"{new.requests_per_minute:,}"),
+        ("Requests / minute", count(old.requests_per_minute), count(new.requests_per_minute)),
         (
             "Concurrent sessions",
-            f"{old.max_concurrent_sessions:,}",
-            f"{new.max_concurrent_sessions:,}",
+            count(old.max_concurrent_sessions),
+            count(new.max_concurrent_sessions),
         ),
-        ("Projects", f"{old.max_projects:,}", f"{new.max_projects:,}"),
+        ("Projects", count(old.max_projects), count(new.max_projects)),
         ("Support", old.support, new.support),
         ("SLA", old.sla or "—", new.sla or "—"),
         ('"Powered by AI-Gate" badge', "yes" if old.badge else "no", "yes" if new.badge else "no"),
@@ -171,7 +160,7 @@ class CustomerChangePlanMixin:
                 format_html(
                     ' · <span data-testid="pending-plan">moves to {} on {} UTC</span>',
                     customer.pending_plan.name,
-                    customer.pending_plan_at.strftime("%-d %b %Y %H:%M"),
+                    moment(customer.pending_plan_at),
                 )
             )
         url = reverse("admin:accounts_customer_change_plan", args=[customer.pk])
@@ -186,7 +175,7 @@ def _done_message(planned, change) -> str:
     if planned.effective_at is not None:
         return (
             f"{who} moves from {planned.from_plan.name} to {planned.to_plan.name} on "
-            f"{planned.effective_at:%-d %b %Y %H:%M} UTC (recorded as change {change.pk}). "
+            f"{moment(planned.effective_at)} UTC (recorded as change {change.pk}). "
             f"{planned.stripe_effect}"
         )
     extra = " (complimentary)" if change.complimentary else ""

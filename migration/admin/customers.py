@@ -55,7 +55,7 @@ class CustomerAdmin(
     actions = [*MIGRATION_ACTIONS]
     search_fields = ["external_id", "email", "stripe_customer_id", "stripe_subscription_id"]
     list_select_related = ["plan", "grandfather_plan"]
-    readonly_fields = ["plan", "plan_summary", "created_at", "updated_at", "stripe_state_at"]
+    readonly_fields = ["plan_summary", "created_at", "updated_at", "stripe_state_at"]
     raw_id_fields = ["user"]
     # The plan history is read in words in its own section (CustomerPageMixin).
     inlines = [ProjectInline]

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet, Sum
 
-from accounts.estimates import sessions_from_minutes
 from accounts.models import Customer
 from accounts.periods import Period, period_of
 from accounts.services.plan_change import CustomerRow
@@ -59,8 +58,3 @@ def usage_history(
             minutes[customer_id] = tuple(item[f"m{i}"] or zero for i in indexes)
             sessions[customer_id] = tuple(item[f"s{i}"] if item[f"t{i}"] else None for i in indexes)
     return UsageHistory(minutes=minutes, sessions=sessions)
-
-
-def estimated_sessions(minutes: Decimal, per_session: Decimal | None = None) -> int:
-    """Minutes turned into sessions at the measured minutes per session, rounded up."""
-    return sessions_from_minutes(minutes, per_session)

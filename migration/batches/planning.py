@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -19,12 +19,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.errors import InvalidInput
-from accounts.estimates import minutes_per_session
+from accounts.estimates import (
+    default_minutes_per_session,
+    minutes_per_session,
+    sessions_from_minutes,
+)
 from accounts.models import BatchKind, EmailKind, EmailNotification, Plan
 from accounts.periods import Period, add_months
 from accounts.progress import Progress, no_progress
 from accounts.services.plan_change import CustomerRow, PlanState
-from migration.batches.impact import estimated_sessions, history_periods, usage_history
+from migration.batches.impact import history_periods, usage_history
 from migration.batches.operations import (
     MAX_GRANDFATHER_MONTHS,
     NOTICE,
@@ -133,7 +137,8 @@ class MigrationPlan:
     rows: list[PlannedChange]
     grandfather_months: int | None = None
     grandfathered_until: datetime | None = None
-    minutes_per_session: Decimal = Decimal("2.00")  # what months of minutes were divided by
+    # What months of minutes were divided by (the planner always says).
+    minutes_per_session: Decimal = field(default_factory=default_minutes_per_session)
 
     @cached_property
     def changes(self) -> list[PlannedChange]:
@@ -280,7 +285,7 @@ def migration_plan(
                 sessions.append(counted)
                 continue
             if value not in sessions_cache:
-                sessions_cache[value] = estimated_sessions(value, per_session)
+                sessions_cache[value] = sessions_from_minutes(value, per_session)
             sessions.append(sessions_cache[value])
         planned.append(
             PlannedChange(

@@ -59,7 +59,6 @@ def revenue() -> Revenue:
 @dataclass(frozen=True)
 class PlanCount:
     name: str
-    is_legacy: bool
     customers: int
 
 
@@ -70,7 +69,7 @@ def customers_per_plan() -> list[PlanCount]:
         .filter(n__gt=0)
         .order_by("is_legacy", "sort_order")
     )
-    return [PlanCount(plan.name, plan.is_legacy, plan.n) for plan in plans]
+    return [PlanCount(plan.name, plan.n) for plan in plans]
 
 
 @dataclass(frozen=True)
