@@ -76,20 +76,14 @@ def switch_direction(*, current: Plan, target: Plan) -> str:
     return DOWNGRADE if target.price_cents < current.price_cents else UPGRADE
 
 
-def subscription_switch_plan(
-    *, customer: Customer, plan: Plan, actor: str, now: datetime | None = None
-) -> PlanSwitch:
-    """Move the customer's live subscription to `plan`'s price and the customer with it.
-
-    Raises InvalidInput (400) for a free, legacy or non-public plan; Conflict (409 `conflict`)
-    when already on `plan`; SubscriptionMissing (409 `no_subscription`: use Checkout) without
-    a live subscription; PaymentPastDue (409 `past_due`); UsageOverPlan (409
-    `usage_over_plan`) for a downgrade this month's usage does not fit; StripeUnavailable
-    (503) when Stripe is unreachable or refuses, or the plan has no Stripe price. Nothing is
-    written unless Stripe made the change.
-    """
+def switch_checked(
+    *, customer: Customer, plan: Plan, now: datetime | None = None
+) -> tuple[Customer, str, str]:
+    """Everything a switch to `plan` must pass, checked before Stripe is asked anything (by
+    the switch and by its preview): the customer read again, the plan's Stripe price and the
+    direction. Raises as `subscription_switch_plan` says."""
     checkout_plan_check(plan=plan)
-    current = Customer.objects.select_related("plan").get(pk=customer.pk)
+    current = Customer.objects.select_related("plan", "pending_plan").get(pk=customer.pk)
     if current.plan_id == plan.pk:
         raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
     if not current.has_live_subscription or not current.stripe_customer_id:
@@ -111,6 +105,22 @@ def subscription_switch_plan(
             f"No Stripe price is configured for the {plan.code} plan "
             "(run `manage.py stripe_setup_products` and set STRIPE_PRICE_*)."
         )
+    return current, price_id, direction
+
+
+def subscription_switch_plan(
+    *, customer: Customer, plan: Plan, actor: str, now: datetime | None = None
+) -> PlanSwitch:
+    """Move the customer's live subscription to `plan`'s price and the customer with it.
+
+    Raises InvalidInput (400) for a free, legacy or non-public plan; Conflict (409 `conflict`)
+    when already on `plan`; SubscriptionMissing (409 `no_subscription`: use Checkout) without
+    a live subscription; PaymentPastDue (409 `past_due`); UsageOverPlan (409
+    `usage_over_plan`) for a downgrade this month's usage does not fit; StripeUnavailable
+    (503) when Stripe is unreachable or refuses, or the plan has no Stripe price. Nothing is
+    written unless Stripe made the change.
+    """
+    current, price_id, direction = switch_checked(customer=customer, plan=plan, now=now)
     subscription_id = current.stripe_subscription_id
     key = _idempotency_key(customer=current, price_id=price_id)
     stripe_gateway.subscription_change_price(

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from accounts.errors import Conflict, PaymentPastDue, StripeUnavailable, SubscriptionMissing
-from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
+from accounts.errors import Conflict, StripeUnavailable, SubscriptionMissing
+from accounts.models import ChangeSource, Customer, Plan, PlanChange
 from accounts.services.customers import DEFAULT_PLAN_CODE
 from accounts.services.scheduled_plan import customer_schedule_plan, customer_unschedule_plan
 from billing import stripe_gateway
 from billing.selectors import subscription_period_end
-from billing.services.checkout import checkout_plan_check
-from billing.stripe_plans import plan_price_id
+from billing.services.plan_switch import switch_checked
 
 
 def _live_subscriber(customer: Customer) -> Customer:
@@ -87,16 +86,9 @@ class SwitchPreview:
 def subscription_switch_preview(
     *, customer: Customer, plan: Plan, now: datetime | None = None
 ) -> SwitchPreview:
-    """Stripe's upcoming-invoice preview of switching the subscription to `plan` now."""
-    checkout_plan_check(plan=plan)
-    current = _live_subscriber(customer)
-    if current.plan_id == plan.pk:
-        raise Conflict(f"Customer {current.external_id!r} is already on the {plan.code} plan.")
-    if current.status == CustomerStatus.PAST_DUE:
-        raise PaymentPastDue("The last payment of this subscription failed: pay it first.")
-    price_id = plan_price_id(plan)
-    if not price_id:
-        raise StripeUnavailable(f"No Stripe price is configured for the {plan.code} plan.")
+    """Stripe's upcoming-invoice preview of switching the subscription to `plan` now; refused
+    as the switch itself would be (`switch_checked`)."""
+    current, price_id, _ = switch_checked(customer=customer, plan=plan, now=now)
     invoice = stripe_gateway.subscription_change_preview(
         stripe_customer_id=current.stripe_customer_id,
         subscription_id=current.stripe_subscription_id,

@@ -137,6 +137,9 @@ class TestSwitch:
         assert price_at_stripe(subscription) == plan("growth").stripe_price_id
         assert Customer.objects.get(external_id="dan").plan.code == "growth"
         assert audit("dan", after=mark) == []
+        # Its preview is refused alike, before Stripe is asked.
+        preview = api.get("/billing/subscription/preview", {"plan": "starter", "user_id": "dan"})
+        assert (preview.status_code, preview.json()["code"]) == (409, "usage_over_plan")
 
     def test_past_due_subscription_is_not_switched(self, api, held_standin):
         subscription = subscribed(api, held_standin, "erin")
