@@ -8,37 +8,24 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import InvalidInput
 from accounts.models import SignInPurpose
 from accounts.services.customers import customer_get
 from accounts.services.sign_in import (
     PORTAL_SESSION_TTL,
-    RETURN_URL_MAX_LENGTH,
-    return_url_clean,
     sign_in_link_create,
 )
 from api.auth import IsService
+from api.fields import ReturnURLField
 
 ERROR = OpenApiResponse(description='`{"code": …, "detail": …}`')
 
 
 class PortalSessionInput(serializers.Serializer):
     user_id = serializers.CharField(max_length=255)
-    return_url = serializers.CharField(
-        max_length=RETURN_URL_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-        trim_whitespace=True,
+    return_url = ReturnURLField(
         help_text='Where "Back to dashboard" leads: this site or an origin of '
-        "PORTAL_RETURN_ORIGINS.",
+        "PORTAL_RETURN_ORIGINS."
     )
-
-    def validate_return_url(self, value: str) -> str:
-        try:
-            return return_url_clean(value)
-        except InvalidInput as exc:
-            raise serializers.ValidationError(exc.detail) from None
 
 
 class PortalSessionOutput(serializers.Serializer):

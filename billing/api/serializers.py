@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.errors import InvalidInput
 from accounts.fields import InternationalEmailSerializerField
-from accounts.services.sign_in import return_url_clean
+from api.fields import ReturnURLField
 
 
 class CheckoutInput(serializers.Serializer):
@@ -36,22 +35,11 @@ class SubscriptionSwitchOutput(serializers.Serializer):
 
 class BillingPortalInput(serializers.Serializer):
     user_id = serializers.CharField(max_length=255, required=False, default="")
-    return_url = serializers.URLField(
-        max_length=2000,
-        required=False,
-        default="",
+    return_url = ReturnURLField(
         help_text="Where Stripe's portal sends the customer back: a URL on this site or on an "
         "origin of PORTAL_RETURN_ORIGINS (like the portal sessions' return_url); the usage "
         "page when omitted.",
     )
-
-    def validate_return_url(self, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Enter an http or https URL.")
-        try:
-            return return_url_clean(value)
-        except InvalidInput as error:  # an open redirect through Stripe's portal is refused
-            raise serializers.ValidationError(str(error)) from None
 
 
 class BillingPortalOutput(serializers.Serializer):
