@@ -25,11 +25,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
 from accounts.errors import Conflict, InvalidInput
-from accounts.models import ChangeSource, Customer, Plan, PlanChange
+from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from accounts.services.plan_change import (
     PRORATION_PRORATED,
     customer_change_plan,
@@ -156,9 +157,16 @@ def customer_apply_scheduled_plan(
 
 
 def scheduled_plan_changes_due(*, now: datetime) -> list[Customer]:
+    """The customers whose pending change is due, less those it waits for Stripe to make
+    (`awaits_stripe`, checked again under the lock): the job does not lock them every run."""
+    awaiting_stripe = (
+        Q(pending_plan__price_cents=0)
+        & ~Q(stripe_subscription_id="")
+        & ~Q(status=CustomerStatus.CANCELED)
+    )
     return list(
         Customer.objects.filter(pending_plan__isnull=False, pending_plan_at__lte=now)
-        .select_related("pending_plan")
+        .exclude(awaiting_stripe)
         .order_by("pending_plan_at", "pk")
     )
 

@@ -44,7 +44,6 @@ from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)
 
-PRORATION_BEHAVIOR = "none"
 # Moves per sending task: each takes two Stripe calls, so a chunk is about 20 s at 300 ms.
 SEND_CHUNK = 25
 SUPERSEDED = "superseded by a later price move of the same subscription"
@@ -320,7 +319,7 @@ def price_moves_process(
                 from_price=from_price,
                 price_id=price_id,
                 key=key,
-                proration=proration or PRORATION_BEHAVIOR,
+                proration=proration,
             )
         except StripePriceChanged as exc:
             # Changed at Stripe since (e.g. the customer switched plans): theirs is newer.
