@@ -112,7 +112,7 @@ class BillingPortalStore:
             paid = []
             for inv in self._objects["invoice"].values():
                 if inv["customer"] == customer_id and inv["status"] == "open":
-                    events += self._billing_portal_invoice_pay(inv)
+                    events += self._invoice_attempt(inv, paid=True)
                     paid.append(inv["id"])
             for sub in self._objects["subscription"].values():
                 if sub["customer"] != customer_id or sub["status"] not in ("past_due", "unpaid"):
@@ -133,22 +133,6 @@ class BillingPortalStore:
                 )
             return {"paid_invoices": paid, "card_last4": number[-4:]}, events
 
-    def _billing_portal_invoice_pay(self, inv: dict) -> list:
-        now = self.now()
-        inv["attempted"] = True
-        inv["attempt_count"] += 1
-        inv.update(
-            {
-                "status": "paid",
-                "amount_paid": inv["amount_due"],
-                "amount_remaining": 0,
-                "ending_balance": 0,
-                "next_payment_attempt": None,
-            }
-        )
-        inv["status_transitions"]["paid_at"] = now
-        return [self._emit("invoice.paid", inv), self._emit("invoice.payment_succeeded", inv)]
-
     def billing_portal_cancel(
         self, session_id: str, subscription_id: str, *, cancel: bool
     ) -> tuple[dict, list]:
@@ -165,19 +149,7 @@ class BillingPortalStore:
             if sub["cancel_at_period_end"] == cancel:
                 return self._answer(sub), []
             before = copy.deepcopy(sub)
-            period_end = sub["items"]["data"][0]["current_period_end"]
-            sub.update(
-                {
-                    "cancel_at_period_end": cancel,
-                    "cancel_at": period_end if cancel else None,
-                    "canceled_at": self.now() if cancel else None,
-                    "cancellation_details": {
-                        "comment": None,
-                        "feedback": None,
-                        "reason": "cancellation_requested" if cancel else None,
-                    },
-                }
-            )
+            self._cancel_at_period_end(sub, cancel)
             event = self._emit(
                 "customer.subscription.updated", sub, previous=self._changed(before, sub)
             )

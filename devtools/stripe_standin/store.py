@@ -754,9 +754,9 @@ class Store(BillingPortalStore):
             for index, raw in enumerate(as_list(params.get("items"), "items")):
                 self._subscription_item_change(sub, raw, index)
             if "cancel_at_period_end" in params:
-                at_end = as_bool(params["cancel_at_period_end"], "cancel_at_period_end")
-                sub["cancel_at_period_end"] = at_end
-                sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if at_end else None
+                self._cancel_at_period_end(
+                    sub, as_bool(params["cancel_at_period_end"], "cancel_at_period_end")
+                )
             sub["metadata"] = merged_metadata(sub["metadata"], params.get("metadata"))
             changed = self._changed(before, sub)
             events = []
@@ -817,27 +817,30 @@ class Store(BillingPortalStore):
                     param="subscription",
                 )
             before = copy.deepcopy(sub)
-            now = self.now()
             details = params.get("cancellation_details")
-            details = details if isinstance(details, dict) else {}
-            sub.update(
-                {
-                    "status": "canceled",
-                    "canceled_at": now,
-                    "ended_at": now,
-                    "cancel_at": None,
-                    "cancel_at_period_end": False,
-                    "cancellation_details": {
-                        "comment": details.get("comment") or None,
-                        "feedback": details.get("feedback") or None,
-                        "reason": "cancellation_requested",
-                    },
-                }
-            )
+            self._subscription_end(sub, self.now(), details if isinstance(details, dict) else {})
             event = self._emit(
                 "customer.subscription.deleted", sub, ctx, self._changed(before, sub)
             )
             return self._answer(sub, params), [event]
+
+    @staticmethod
+    def _subscription_end(sub: dict, at: int, details: dict) -> None:
+        """The subscription ends at `at` (now, or its period's end)."""
+        sub.update(
+            {
+                "status": "canceled",
+                "canceled_at": at,
+                "ended_at": at,
+                "cancel_at": None,
+                "cancel_at_period_end": False,
+                "cancellation_details": {
+                    "comment": details.get("comment") or None,
+                    "feedback": details.get("feedback") or None,
+                    "reason": "cancellation_requested",
+                },
+            }
+        )
 
     def subscription_fail_payment(self, subscription_id: str, params: dict) -> tuple[dict, list]:
         """The subscription renews and the renewal payment fails: open invoice, past_due."""
@@ -856,21 +859,7 @@ class Store(BillingPortalStore):
         with self._lock:
             sub = self._get("subscription", subscription_id)
             before = copy.deepcopy(sub)
-            end = sub["items"]["data"][0]["current_period_end"]
-            sub.update(
-                {
-                    "status": "canceled",
-                    "canceled_at": end,
-                    "ended_at": end,
-                    "cancel_at": None,
-                    "cancel_at_period_end": False,
-                    "cancellation_details": {
-                        "comment": None,
-                        "feedback": None,
-                        "reason": "cancellation_requested",
-                    },
-                }
-            )
+            self._subscription_end(sub, sub["items"]["data"][0]["current_period_end"], {})
             event = self._emit(
                 "customer.subscription.deleted", sub, previous=self._changed(before, sub)
             )
@@ -940,25 +929,45 @@ class Store(BillingPortalStore):
         inv["effective_at"] = now
         inv["status_transitions"]["finalized_at"] = now
         events.append(self._emit("invoice.finalized", inv))
+        return events + self._invoice_attempt(inv, paid=paid)
+
+    def _cancel_at_period_end(self, sub: dict, cancel: bool) -> None:
+        """Set a subscription to end with its current period (or to renew), as Stripe records
+        it: the moment it was asked and why."""
+        if sub["cancel_at_period_end"] == cancel:
+            return
+        sub.update(
+            {
+                "cancel_at_period_end": cancel,
+                "cancel_at": sub["items"]["data"][0]["current_period_end"] if cancel else None,
+                "canceled_at": self.now() if cancel else None,
+                "cancellation_details": {
+                    "comment": None,
+                    "feedback": None,
+                    "reason": "cancellation_requested" if cancel else None,
+                },
+            }
+        )
+
+    def _invoice_attempt(self, inv: dict, *, paid: bool) -> list:
+        """One attempt to pay an open invoice, with the events Stripe sends."""
+        now = self.now()
         inv["attempted"] = True
         inv["attempt_count"] += 1
-        if paid:
-            inv.update(
-                {
-                    "status": "paid",
-                    "amount_paid": inv["amount_due"],
-                    "amount_remaining": 0,
-                    "ending_balance": 0,
-                    "next_payment_attempt": None,
-                }
-            )
-            inv["status_transitions"]["paid_at"] = now
-            events.append(self._emit("invoice.paid", inv))
-            events.append(self._emit("invoice.payment_succeeded", inv))
-        else:
+        if not paid:
             inv["next_payment_attempt"] = now + 3 * 24 * 3600
-            events.append(self._emit("invoice.payment_failed", inv))
-        return events
+            return [self._emit("invoice.payment_failed", inv)]
+        inv.update(
+            {
+                "status": "paid",
+                "amount_paid": inv["amount_due"],
+                "amount_remaining": 0,
+                "ending_balance": 0,
+                "next_payment_attempt": None,
+            }
+        )
+        inv["status_transitions"]["paid_at"] = now
+        return [self._emit("invoice.paid", inv), self._emit("invoice.payment_succeeded", inv)]
 
     def invoice_get(self, invoice_id: str, params: dict) -> dict:
         with self._lock:
