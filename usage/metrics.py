@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Sum
@@ -19,6 +19,23 @@ from api.metrics import CACHE_FAILURES, REFUSAL_CODES, cache_get, cache_up
 from usage.models import MonthlyUsage, Session, SessionStatus
 
 
+def month_totals(now: datetime) -> dict:
+    """This month's counters summed over every customer (one query)."""
+    return MonthlyUsage.objects.filter(period=period_of(now).start).aggregate(
+        total=Sum("total_sessions", default=0),
+        successful=Sum("successful_sessions", default=0),
+        failed=Sum("failed_sessions", default=0),
+        minutes=Sum("total_minutes", default=0),
+    )
+
+
+def webhook_failures_last_24h(now: datetime) -> int:
+    """Verified Stripe deliveries of the last 24 hours that were not processed."""
+    return WebhookEventTrigger.objects.filter(
+        created__gte=now - timedelta(days=1), valid=True, processed=False
+    ).count()
+
+
 def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
     """(name, type, labels, value) for every figure."""
 
@@ -29,11 +46,7 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
         status=SessionStatus.ACTIVE, started_at__gt=stale_before
     ).count()
     rows.append(("aigate_sessions_open", "gauge", {}, open_sessions))
-    month = MonthlyUsage.objects.filter(period=period_of(now).start).aggregate(
-        total=Sum("total_sessions", default=0),
-        failed=Sum("failed_sessions", default=0),
-        minutes=Sum("total_minutes", default=0),
-    )
+    month = month_totals(now)
     rows.append(("aigate_sessions_this_month", "gauge", {"outcome": "all"}, month["total"]))
     rows.append(("aigate_sessions_this_month", "gauge", {"outcome": "failed"}, month["failed"]))
     rows.append(("aigate_minutes_this_month", "gauge", {}, float(month["minutes"])))
@@ -51,14 +64,11 @@ def metrics_snapshot() -> list[tuple[str, str, dict, float]]:
     for code in REFUSAL_CODES:
         value = cache_get(f"metrics:refusals:{code}")
         rows.append(("aigate_refusals_total", "counter", {"code": code}, value))
-    day_ago = now - timedelta(days=1)
     # Refused deliveries are not stored (nothing is before the signature holds): counted.
     for code in ("bad_signature", "not_an_event", "too_large"):
         value = cache_get(f"metrics:webhooks_refused:{code}")
         rows.append(("aigate_webhooks_refused_total", "counter", {"code": code}, value))
-    failed = WebhookEventTrigger.objects.filter(
-        created__gte=day_ago, valid=True, processed=False
-    ).count()
+    failed = webhook_failures_last_24h(now)
     rows.append(("aigate_webhooks_last_24h", "gauge", {"result": "failed"}, failed))
     for gauge in GAUGES:  # the other layers' figures: queue, outboxes, jobs
         rows.extend(gauge(now))

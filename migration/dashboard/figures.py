@@ -12,13 +12,12 @@ from django.db.models import Case, Count, F, Q, Sum, When
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
-from djstripe.models import WebhookEventTrigger
 
 from accounts.models import Customer, CustomerStatus, Plan
 from accounts.monitoring import GAUGES
-from accounts.periods import period_of
 from api.metrics import REFUSAL_CODES, refusals_last_24h
-from usage.models import MonthlyUsage, Session
+from usage.metrics import month_totals, webhook_failures_last_24h
+from usage.models import Session
 
 WEEKS_AHEAD = 12
 RECONCILE_TASK = "billing.services.reconcile.reconcile_with_stripe"
@@ -142,11 +141,7 @@ class Metering:
 def metering(*, now: datetime | None = None) -> Metering:
     now = now or timezone.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month = MonthlyUsage.objects.filter(period=period_of(now).start).aggregate(
-        successful=Sum("successful_sessions", default=0),
-        failed=Sum("failed_sessions", default=0),
-        minutes=Sum("total_minutes", default=0),
-    )
+    month = month_totals(now)
     refusals = refusals_last_24h(now=now)
     return Metering(
         sessions_today=Session.objects.filter(started_at__gte=midnight).count(),
@@ -182,10 +177,7 @@ def health(*, now: datetime | None = None) -> Health:
     for gauge in GAUGES:  # the task queue, the e-mail outbox, Stripe price moves, jobs
         for name, _, labels, value in gauge(now):
             gauges[(name, next(iter(labels.values()), ""))] = value
-    webhook_failures = WebhookEventTrigger.objects.filter(
-        created__gte=now - timedelta(days=1), valid=True, processed=False
-    ).count()
-    return Health(webhook_failures, gauges, last_reconciliation())
+    return Health(webhook_failures_last_24h(now), gauges, last_reconciliation())
 
 
 def last_reconciliation() -> Reconciliation | None:
