@@ -23,6 +23,22 @@ def actions_need_a_permission(site: AdminSite) -> int:
     return changed
 
 
+def app_list_once_per_request(site: AdminSite) -> None:
+    """Django's pages (`available_apps`) and the sidebar both read the admin's app list, which
+    checks every registered model's permissions (about 6 ms for a superuser): build it once
+    per request. Callers only read it."""
+
+    def get_app_list(request, app_label=None):
+        build = type(site).get_app_list
+        if app_label is not None:
+            return build(site, request, app_label)
+        if not hasattr(request, "_admin_app_list"):
+            request._admin_app_list = build(site, request)
+        return request._admin_app_list
+
+    site.get_app_list = get_app_list
+
+
 # The sidebar (django-unfold's SIDEBAR["navigation"]): our screens by what staff do, then
 # dj-stripe's ~45 mirror models in one collapsed group, then whatever else is registered.
 # Built per request from the admin's own app list, so each login sees only what it may view.

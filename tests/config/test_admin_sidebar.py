@@ -57,3 +57,25 @@ def test_a_login_sees_only_the_screens_it_may_view():
 def test_the_page_carries_the_sidebar(staff_client):
     page = staff_client.get("/admin/").content.decode()
     assert "Stripe mirror (dj-stripe)" in page and "Webhook ledger" in page
+
+
+def test_an_admin_page_builds_the_app_list_once(client, monkeypatch):
+    """Django's page context and the sidebar share one app list per request."""
+    from django.contrib import admin
+
+    boss = UserFactory(username="boss2", is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    built = []
+    site_class = type(admin.site)
+    original = site_class.get_app_list
+
+    def counted(self, request, app_label=None):
+        built.append(app_label)
+        return original(self, request, app_label)
+
+    monkeypatch.setattr(site_class, "get_app_list", counted)
+    assert client.get("/admin/accounts/plan/").status_code == 200
+    assert built == [None]
+    built.clear()
+    assert client.get("/admin/").status_code == 200
+    assert built == [None]
