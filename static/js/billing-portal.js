@@ -38,25 +38,16 @@
       errorBox.hidden = false;
     }
 
-    fetch(form.dataset.endpoint, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value
-      },
-      body: JSON.stringify({ return_url: window.location.origin + window.location.pathname })
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (body) {
-        if (response.ok && body && body.url) {
-          window.location.assign(body.url);
-          return;
-        }
-        var code = body && body.code;
-        fail(BY_CODE[code] || (response.status === 401 || response.status === 403 ? SIGNED_OUT :
-          "The billing portal could not open (error " + response.status + "). Please try again."));
-      });
+    var returnUrl = window.location.origin + window.location.pathname;
+    window.jsonPost(form.dataset.endpoint, { return_url: returnUrl }, form).then(function (result) {
+      var response = result.response;
+      var body = result.body;
+      if (response.ok && body.url) {
+        window.location.assign(body.url);
+        return;
+      }
+      fail(BY_CODE[body.code] || (response.status === 401 || response.status === 403 ? SIGNED_OUT :
+        "The billing portal could not open (error " + response.status + "). Please try again."));
     }).catch(function () {
       fail("We could not reach the server. Check your connection and try again.");
     });

@@ -33,25 +33,8 @@
     stripe_unavailable: "Payments are unavailable right now. Nothing was changed or charged; please try again in a few minutes."
   };
 
-  function csrfToken() {
-    return form.querySelector("[name=csrfmiddlewaretoken]").value;
-  }
-
   function post(url, payload) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "X-CSRFToken": csrfToken()
-      },
-      body: JSON.stringify(payload)
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (body) {
-        return { response: response, body: body || {} };
-      });
-    });
+    return window.jsonPost(url, payload, form);
   }
 
   function detailOf(body) {

@@ -17,10 +17,6 @@
     stripe_unavailable: "Payments are unavailable right now. Nothing was changed; please try again in a few minutes."
   };
 
-  function csrfToken() {
-    return form.querySelector("[name=csrfmiddlewaretoken]").value;
-  }
-
   document.querySelectorAll("[data-confirm-open]").forEach(function (opener) {
     var panel = document.getElementById(opener.getAttribute("aria-controls"));
     var yes = panel.querySelector("[data-confirm-yes]");
@@ -57,25 +53,13 @@
       no.disabled = true;
       yes.setAttribute("aria-busy", "true");
       yes.textContent = "Saving…";
-      fetch(panel.dataset.endpoint, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          "Accept": "application/json",
-          "X-CSRFToken": csrfToken()
-        },
-        body: JSON.stringify({ user_id: form.dataset.userId })
-      }).then(function (response) {
-        if (response.ok) {
+      window.jsonPost(panel.dataset.endpoint, { user_id: form.dataset.userId }, form).then(function (result) {
+        if (result.response.ok) {
           window.location.reload();
           return;
         }
-        return response.json().catch(function () { return {}; }).then(function (body) {
-          var text = (body && BY_CODE[body.code]) ||
-            "This could not be done (error " + response.status + "). Nothing was changed; please try again.";
-          fail(text);
-        });
+        fail(BY_CODE[result.body.code] ||
+          "This could not be done (error " + result.response.status + "). Nothing was changed; please try again.");
       }).catch(function () {
         fail("We could not reach the server. Check your connection and try again. Nothing was changed.");
       });
