@@ -112,3 +112,15 @@ def test_a_connection_redis_closed_is_replaced_and_the_request_counted(redis_cac
     host, port = counter._connection._sock.getsockname()[:2]
     assert redis_cache.client_kill(f"{host}:{port}")  # as Redis's idle time-out would
     assert rate_limit_count(subject="dave", now=601.0) == 2
+
+
+def test_the_redis_counter_sends_keys_of_any_text_byte_for_byte(redis_cache):
+    # The command is packed by hand: a length counted in characters, not bytes, would send
+    # Redis a truncated key and a broken command.
+    subject = "zoë-東京 \r\n$3\r\n"
+    assert rate_limit_count(subject=subject, now=600.0) == 1
+    assert rate_limit_count(subject=subject, now=601.0) == 2
+    assert rate_limit_count(subject="zoë", now=601.0) == 1
+    (key,) = redis_cache.keys("ratelimit-test*:rl:zoë-東京*")
+    assert key.decode().endswith(f":rl:{subject}:10")
+    assert redis_cache.get(key) == b"2"
