@@ -5,7 +5,9 @@ history, and copies of those tables for the floor (`bench/floor/`: a bare DRF ap
 same SQL work with no middleware, authentication or checks). Starts both under the same
 gunicorn settings, drives them in alternation with the same wrk scripts, and prints each hot
 path's rate as a ratio to the floor's (median of the rounds), with p50/p99, then p99 at half
-the peak rate. Absolute rates move with the machine; the ratios measured in one run hold.
+the peak rate. A third server, the floor with the app's own rate-limit count, shows what the
+limit alone costs (a measure, not a target). Absolute rates move with the machine; the ratios
+measured in one run hold.
 Production settings, rate limits on (Redis). Needs PostgreSQL at 127.0.0.1:5432, Redis at
 127.0.0.1:6379 and `wrk` (Debian package). Run: `make bench` or `.venv/bin/python
 bench/run.py --help`.
@@ -289,6 +291,21 @@ def report(name: str, real: list[dict], floor: list[dict], target: float) -> boo
     return ratio >= target
 
 
+def report_limit_cost(name: str, real: list[dict], floor: list[dict], limited: list[dict]):
+    """What the rate limit alone costs: the floor with the app's Redis count, against the
+    floor, and the app against it (medians of the rounds' ratios)."""
+
+    def median_ratio(tops: list[dict], bottoms: list[dict]) -> float:
+        ratios = sorted(rate_of(t) / rate_of(b) for t, b in zip(tops, bottoms, strict=True))
+        return ratios[len(ratios) // 2]
+
+    print(
+        f"{'':15s} the floor with the app's rate-limit count (one Redis round trip): "
+        f"{rate_of(median(limited)):.0f}/s, {median_ratio(limited, floor):.2f}x the floor; "
+        f"the app is {median_ratio(real, limited):.2f}x it"
+    )
+
+
 def close_open_sessions() -> None:
     """End the bench's open sessions between rounds (as succeeded, counters kept exact), so
     that concurrency limits never refuse the next round's starts."""
@@ -339,14 +356,22 @@ def main() -> None:
     build_floor_tables()
     key = manage(env, "create_service_key", "bench").strip().splitlines()[-1]
     subprocess.run(["redis-cli", "-n", "3", "FLUSHDB"], check=False, capture_output=True)
-    floor_port = args.port + 1
+    floor_port, limited_port = args.port + 1, args.port + 2
     servers = [
         start_gunicorn(env, args.port, args.workers, args.threads),
         start_gunicorn(env, floor_port, args.workers, args.threads, app="bench.floor.wsgi"),
+        start_gunicorn(
+            {**env, "FLOOR_RATE_LIMITED": "1"},
+            limited_port,
+            args.workers,
+            args.threads,
+            app="bench.floor.wsgi",
+        ),
     ]
     paths = {"usage reads": "bench/usage_read.lua", "session starts": "bench/session_start.lua"}
     real: dict[str, list[dict]] = {name: [] for name in paths}
     floor: dict[str, list[dict]] = {name: [] for name in paths}
+    limited: dict[str, list[dict]] = {name: [] for name in paths}
     paced: dict[str, dict] = {}
     common = {"BENCH_KEY": key, "BENCH_CUSTOMERS": str(args.customers)}
     extra = {
@@ -365,7 +390,7 @@ def main() -> None:
         )
         # Warm-up: worker start, prepared statements, the indexes' pages in memory.
         for name, script in paths.items():
-            for port, tag in ((args.port, "warm"), (floor_port, "fwarm")):
+            for port, tag in ((args.port, "warm"), (floor_port, "fwarm"), (limited_port, "lw")):
                 wrk(script, port, 3, args.connections, extra[name](tag))
         close_open_sessions()
         for _ in range(args.rounds):
@@ -373,6 +398,8 @@ def main() -> None:
                 # Alternated in each round, so that a noisy neighbour hits both alike.
                 floor[name].append(wrk(script, floor_port, args.duration, args.connections,
                                        extra[name]("floor")))  # fmt: skip
+                limited[name].append(wrk(script, limited_port, args.duration, args.connections,
+                                         extra[name]("limited")))  # fmt: skip
                 real[name].append(wrk(script, args.port, args.duration, args.connections,
                                       extra[name]("run")))  # fmt: skip
             close_open_sessions()
@@ -393,7 +420,11 @@ def main() -> None:
         f"{os.cpu_count()} CPUs ({platform.node()})"
     )
     ok = report("usage reads", real["usage reads"], floor["usage reads"], 1.0)
+    report_limit_cost("usage reads", real["usage reads"], floor["usage reads"],
+                      limited["usage reads"])  # fmt: skip
     ok &= report("session starts", real["session starts"], floor["session starts"], 0.8)
+    report_limit_cost("session starts", real["session starts"], floor["session starts"],
+                      limited["session starts"])  # fmt: skip
     for name, result in paced.items():
         p99 = result["p99_us"] / 1000
         print(

@@ -7,8 +7,22 @@ from the bench data). Served by the same gunicorn, driven by the same wrk script
 real paths' rates can be read as ratios to it.
 """
 
+import os
+
+from config.settings import (  # noqa: F401
+    CACHE_TIMEOUT_SECONDS,
+    CACHES,
+    RATE_LIMITS_ENABLED,
+    SECRET_KEY,
+)
 from config.settings import DATABASES as _PRODUCTION_DATABASES
-from config.settings import SECRET_KEY  # noqa: F401
+
+# A second floor, for a measure rather than a target: the same views, each request also counted
+# by the app's own rate-limit counter (usage/ratelimit.py, one Redis round trip). bench/run.py
+# serves it beside the floor to show what the limit alone costs.
+FLOOR_RATE_LIMITED = os.environ.get("FLOOR_RATE_LIMITED") == "1"
+if FLOOR_RATE_LIMITED:  # its own counters: the app's must not reach their limits sooner
+    CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": "floor"}}
 
 DATABASES = {
     "default": {

@@ -1,5 +1,6 @@
 """The floor's two views, at the real paths so that the same wrk scripts drive them."""
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
@@ -30,8 +31,21 @@ _READ_SQL = """
 """
 
 
+# The rate-limited floor only: the app's own rate-limit count, as its hot paths make it.
+if settings.FLOOR_RATE_LIMITED:
+    from usage.ratelimit import rate_limit_count
+else:
+    rate_limit_count = None
+
+
+def counted(user_id: str) -> None:
+    if rate_limit_count is not None:
+        rate_limit_count(subject=user_id)
+
+
 class Start(APIView):
     def post(self, request):
+        counted(request.data["user_id"])
         now = timezone.now()
         period = now.date().replace(day=1)
         with connection.cursor() as cursor:
@@ -47,6 +61,7 @@ class Start(APIView):
 
 class Read(APIView):
     def get(self, request):
+        counted(request.query_params["user_id"])
         period = timezone.now().date().replace(day=1)
         with connection.cursor() as cursor:
             cursor.execute(_READ_SQL, [period, request.query_params["user_id"]])
