@@ -393,15 +393,17 @@ def main() -> None:
             for port, tag in ((args.port, "warm"), (floor_port, "fwarm"), (limited_port, "lw")):
                 wrk(script, port, 3, args.connections, extra[name](tag))
         close_open_sessions()
-        for _ in range(args.rounds):
+        servers_in_order = [(floor, floor_port, "floor"), (limited, limited_port, "limited"),
+                            (real, args.port, "run")]  # fmt: skip
+        for round_number in range(args.rounds):
+            # Each path's three runs back to back, so that a noisy neighbour hits them alike;
+            # in the reverse order every other round, so that a machine slowing down (or
+            # speeding up) over a round does not favour whichever runs first.
+            order = servers_in_order if round_number % 2 == 0 else servers_in_order[::-1]
             for name, script in paths.items():
-                # Alternated in each round, so that a noisy neighbour hits both alike.
-                floor[name].append(wrk(script, floor_port, args.duration, args.connections,
-                                       extra[name]("floor")))  # fmt: skip
-                limited[name].append(wrk(script, limited_port, args.duration, args.connections,
-                                         extra[name]("limited")))  # fmt: skip
-                real[name].append(wrk(script, args.port, args.duration, args.connections,
-                                      extra[name]("run")))  # fmt: skip
+                for results, port, tag in order:
+                    results[name].append(wrk(script, port, args.duration, args.connections,
+                                             extra[name](tag)))  # fmt: skip
             close_open_sessions()
         # p99 at half the peak rate: each connection paced to send half the median peak.
         for name, script in paths.items():
