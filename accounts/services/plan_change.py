@@ -114,6 +114,9 @@ class CustomerRow:
     status: str
     stripe_subscription_id: str
     state: PlanState
+    # A move scheduled for the end of the paid period (`scheduled_plan.py`), if any.
+    pending_plan_id: int | None = None
+    pending_plan_at: datetime | None = None
 
     ROW_FIELDS = (
         "pk",
@@ -125,11 +128,15 @@ class CustomerRow:
         "grandfathered_until",
         "grandfather_plan_id",
         "migration_exempt",
+        "pending_plan_id",
+        "pending_plan_at",
     )
 
     @classmethod
     def from_values(cls, values: tuple) -> CustomerRow:
-        pk, external_id, email, status, subscription, plan_id, until, next_plan, exempt = values
+        (pk, external_id, email, status, subscription, plan_id, until, next_plan, exempt) = values[
+            :9
+        ]
         return cls(
             pk,
             external_id,
@@ -137,6 +144,7 @@ class CustomerRow:
             status,
             subscription,
             PlanState(plan_id, until, next_plan, exempt),
+            *values[9:],
         )
 
     def as_recipient(self) -> Recipient:

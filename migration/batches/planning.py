@@ -77,7 +77,23 @@ class PlannedChange:
     def next_plan(self) -> Plan | None:
         return self.destination if self.destination.pk != self.from_plan.pk else None
 
+    @property
+    def scheduled_move_follows(self) -> bool:
+        """A plan change scheduled before this batch (at the end of the paid period) still
+        takes the customer elsewhere afterwards: the batch does not cancel it."""
+        pending = self.row.pending_plan_id
+        return self.after is not None and pending is not None and pending != self.destination.pk
+
     def describe(self, plans: dict[int, Plan]) -> str:
+        text = self._describe(plans)
+        if self.scheduled_move_follows:
+            text += (
+                f"; then {plans[self.row.pending_plan_id].name} on "
+                f"{self.row.pending_plan_at:%Y-%m-%d}, as scheduled before this batch"
+            )
+        return text
+
+    def _describe(self, plans: dict[int, Plan]) -> str:
         if self.after is None:
             return f"skipped: {self.skip_reason}"
         before, after = self.row.state, self.after
@@ -180,6 +196,7 @@ class MigrationPlan:
             "stripe_subscriptions": sum(
                 1 for c in changes if c.next_plan and c.row.stripe_subscription_id
             ),
+            "scheduled_moves_follow": sum(1 for c in changes if c.scheduled_move_follows),
         }
 
     def report_rows(self) -> Iterator[list]:

@@ -61,6 +61,11 @@ def totals_lines(totals: dict, *, verb: str) -> Iterator[str]:
     )
     if totals["stripe_subscriptions"]:
         yield f"Stripe subscriptions to move to the new price: {totals['stripe_subscriptions']:,}"
+    if totals.get("scheduled_moves_follow"):  # absent from reports stored before it was added
+        yield (
+            "Then moved by a plan change scheduled before this batch (not cancelled by it): "
+            f"{totals['scheduled_moves_follow']:,}"
+        )
 
 
 def rollback_lines(plan: RollbackPlan, *, only_conflicts: bool = False) -> Iterator[str]:

@@ -4,8 +4,10 @@ written."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from accounts.errors import InvalidInput
 from accounts.models import BatchKind
@@ -139,3 +141,30 @@ def test_recorded_sessions_are_used_where_the_old_system_recorded_them():
     assert row.estimated_sessions == (5600, 900, 1500)
     assert row.would_exceed
     assert plan_.totals["would_exceed"] == 1
+
+
+@pytest.mark.django_db
+def test_the_dry_run_shows_a_scheduled_plan_change_that_still_follows_the_batch():
+    # The batch does not cancel a move scheduled for the end of the paid period (a customer's
+    # downgrade, or staff's): the dry run says which customers it will still take elsewhere.
+    end_of_period = datetime(2026, 12, 1, tzinfo=UTC)
+    leaving = legacy_customer(
+        "legacy_pro", pending_plan=plan("starter"), pending_plan_at=end_of_period
+    )
+    staying = legacy_customer("legacy_pro", pending_plan=plan("growth"), pending_plan_at=NOW)
+    plain = legacy_customer("legacy_pro")
+    out = StringIO()
+    call_command("migrate_to_sessions", "--dry-run", "--now", stdout=out, stderr=StringIO())
+    plan_ = migration_plan(kind=BatchKind.REMAP)
+    lines = {row.row.external_id: row.describe(plan_.plans) for row in plan_.rows}
+    assert lines[leaving.external_id] == (
+        "moves now to Growth; then Starter on 2026-12-01, as scheduled before this batch"
+    )
+    # Already the batch's destination: nothing follows.
+    assert lines[staying.external_id] == lines[plain.external_id] == "moves now to Growth"
+    assert plan_.totals["scheduled_moves_follow"] == 1
+    printed = out.getvalue()
+    assert "then Starter on 2026-12-01, as scheduled before this batch" in printed
+    assert "Then moved by a plan change scheduled before this batch (not cancelled by it): 1" in (
+        printed
+    )
