@@ -87,9 +87,14 @@ class PlannedChange:
     def describe(self, plans: dict[int, Plan]) -> str:
         text = self._describe(plans)
         if self.scheduled_move_follows:
+            at = self.row.pending_plan_at
+            # A plan change ends grandfathering (`customer_change_plan`): one due before the
+            # grandfathered move replaces it.
+            first = self.after.grandfathered_until is not None and at < self.move_at
             text += (
-                f"; then {plans[self.row.pending_plan_id].name} on "
-                f"{self.row.pending_plan_at:%Y-%m-%d}, as scheduled before this batch"
+                f"; a move to {plans[self.row.pending_plan_id].name} on {at:%Y-%m-%d}, "
+                "scheduled before this batch, "
+                + ("comes first and ends the grandfathering" if first else "still follows")
             )
         return text
 

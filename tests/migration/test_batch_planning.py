@@ -158,13 +158,35 @@ def test_the_dry_run_shows_a_scheduled_plan_change_that_still_follows_the_batch(
     plan_ = migration_plan(kind=BatchKind.REMAP)
     lines = {row.row.external_id: row.describe(plan_.plans) for row in plan_.rows}
     assert lines[leaving.external_id] == (
-        "moves now to Growth; then Starter on 2026-12-01, as scheduled before this batch"
+        "moves now to Growth; a move to Starter on 2026-12-01, scheduled before this batch, "
+        "still follows"
     )
     # Already the batch's destination: nothing follows.
     assert lines[staying.external_id] == lines[plain.external_id] == "moves now to Growth"
     assert plan_.totals["scheduled_moves_follow"] == 1
     printed = out.getvalue()
-    assert "then Starter on 2026-12-01, as scheduled before this batch" in printed
+    assert "a move to Starter on 2026-12-01, scheduled before this batch, still follows" in printed
     assert "Then moved by a plan change scheduled before this batch (not cancelled by it): 1" in (
         printed
+    )
+
+
+@pytest.mark.django_db
+def test_the_dry_run_says_when_a_scheduled_change_comes_before_the_grandfathered_move():
+    soon = legacy_customer(
+        "legacy_pro",
+        pending_plan=plan("starter"),
+        pending_plan_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    late = legacy_customer(
+        "legacy_pro", pending_plan=plan("starter"), pending_plan_at=datetime(2027, 6, 1, tzinfo=UTC)
+    )
+    plan_ = migration_plan(kind=BatchKind.GRANDFATHER)  # until 2027-02-15
+    lines = {row.row.external_id: row.describe(plan_.plans) for row in plan_.rows}
+    assert lines[soon.external_id] == (
+        "keeps Pro (minutes, legacy) until 2027-02-15, then Growth; a move to Starter on "
+        "2026-12-01, scheduled before this batch, comes first and ends the grandfathering"
+    )
+    assert lines[late.external_id].endswith(
+        "a move to Starter on 2027-06-01, scheduled before this batch, still follows"
     )
