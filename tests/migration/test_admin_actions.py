@@ -52,6 +52,21 @@ class TestCustomerActions:
             assert "Starter" in page and "5,000 sessions" in page and "$29" in page
         assert after in page
         assert database_state() == before
+        assert "Scheduled move follows" not in page
+
+    def test_confirmation_page_counts_and_names_a_scheduled_move_that_follows(self, admin_client):
+        pending = legacy_customer(
+            "legacy_build",
+            pending_plan=plan("free"),
+            pending_plan_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        response = act(admin_client, "migration_remap", [pending, legacy_customer("legacy_pro")])
+        page = response.content.decode()
+        assert "Scheduled move follows<strong>1</strong>" in page
+        assert (
+            "moves now to Starter; a move to Free on 2026-12-01, scheduled before this batch, "
+            "still follows"
+        ) in page
 
     def test_remap_applies_through_the_service_with_the_admin_as_actor(
         self, admin_client, admin_user
