@@ -8,11 +8,8 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing (Stripe)"
 
     def ready(self) -> None:
-        from accounts.services.plan_change import plan_changed
-        from accounts.services.scheduled_plan import (
-            paid_period_end_register,
-            plan_change_scheduled,
-        )
+        from accounts.services.plan_change import plan_change_scheduled, plan_changed
+        from accounts.services.scheduled_plan import paid_period_end_register
 
         # Webhook receivers, scheduled jobs and /metrics figures register themselves.
         from billing import monitoring, schedules, webhooks  # noqa: F401

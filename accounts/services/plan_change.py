@@ -419,45 +419,51 @@ def pending_snapshot(customer: Customer) -> dict:
     return state
 
 
-def pending_change_record(
-    *, locked: Customer, before: dict, source: str, actor: str, reason: str
+def pending_plan_set(
+    *,
+    customer: Customer,
+    locked: Customer,
+    plan: Plan | None,
+    at: datetime | None,
+    source: str,
+    actor: str,
+    reason: str,
 ) -> PlanChange:
-    """The audit row of a (un)scheduling: the plan stays, `state_after` says what is pending."""
-    [record] = plan_changes_record(
-        [
-            Transition(
-                customer_id=locked.pk,
-                stripe_subscription_id=locked.stripe_subscription_id,
-                from_plan=locked.plan,
-                to_plan=locked.plan,
-                before=before,
-                after=pending_snapshot(locked),
-            )
-        ],
+    """Schedule `plan` at `at` for the locked customer, or undo what is pending (`plan` None):
+    saved, audited (the plan stays; `state_after` says what is pending) and
+    `plan_change_scheduled` sent (the billing app sets the subscription to cancel or renew)."""
+    previous = locked.pending_plan
+    before = pending_snapshot(locked)
+    locked.pending_plan, locked.pending_plan_at = plan, at
+    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
+    change = same_plan_change_record(
+        locked=locked,
+        before=before,
+        after=pending_snapshot(locked),
         source=source,
         actor=actor,
         reason=reason,
     )
-    return record.instance
+    plan_change_scheduled.send(
+        sender=Customer, customer=locked, plan=plan, previous=previous, change=change
+    )
+    customer.pending_plan, customer.pending_plan_at = plan, at
+    return change
 
 
 def pending_plan_drop(
     *, customer: Customer, locked: Customer, source: str, actor: str, reason: str
 ) -> PlanChange:
-    """Undo the change pending for the locked customer: audited, and `plan_change_scheduled`
-    sent with `plan=None` (the billing app sets a subscription set to cancel to renew)."""
-    previous = locked.pending_plan
-    before = pending_snapshot(locked)
-    locked.pending_plan, locked.pending_plan_at = None, None
-    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
-    change = pending_change_record(
-        locked=locked, before=before, source=source, actor=actor, reason=reason
+    """Undo the change pending for the locked customer (`pending_plan_set` with no plan)."""
+    return pending_plan_set(
+        customer=customer,
+        locked=locked,
+        plan=None,
+        at=None,
+        source=source,
+        actor=actor,
+        reason=reason,
     )
-    plan_change_scheduled.send(
-        sender=Customer, customer=locked, plan=None, previous=previous, change=change
-    )
-    customer.pending_plan, customer.pending_plan_at = None, None
-    return change
 
 
 def _change_one(
@@ -653,6 +659,29 @@ def customer_status_record(
     after = customer_state(locked)
     if before["status"] == after["status"]:
         return None
+    return same_plan_change_record(
+        locked=locked,
+        before=before,
+        after=after,
+        source=source,
+        actor=actor,
+        reason=reason,
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def same_plan_change_record(
+    *,
+    locked: Customer,
+    before: dict,
+    after: dict,
+    source: str,
+    actor: str,
+    reason: str,
+    stripe_event_id: str = "",
+) -> PlanChange:
+    """The audit row of a change to the locked customer that leaves its plan as it is (a
+    status, what is pending): `before` and `after` are its state snapshots."""
     [record] = plan_changes_record(
         [
             Transition(

@@ -35,10 +35,8 @@ from accounts.services.plan_change import (
     PRORATION_PRORATED,
     customer_change_plan,
     customer_lock,
-    pending_change_record,
     pending_plan_drop,
-    pending_snapshot,
-    plan_change_scheduled,
+    pending_plan_set,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,17 +75,15 @@ def customer_schedule_plan(
             f"Customer {locked.external_id!r} already moves to {plan.code} on "
             f"{locked.pending_plan_at:%Y-%m-%d}."
         )
-    before = pending_snapshot(locked)
-    previous = locked.pending_plan
-    locked.pending_plan, locked.pending_plan_at = plan, effective_at
-    locked.save(update_fields=["pending_plan", "pending_plan_at", "updated_at"])
-    change = pending_change_record(
-        locked=locked, before=before, source=source, actor=actor, reason=reason
+    change = pending_plan_set(
+        customer=customer,
+        locked=locked,
+        plan=plan,
+        at=effective_at,
+        source=source,
+        actor=actor,
+        reason=reason,
     )
-    plan_change_scheduled.send(
-        sender=Customer, customer=locked, plan=plan, previous=previous, change=change
-    )
-    _refresh(customer, locked)
     logger.info(
         "plan change scheduled",
         extra={
@@ -117,10 +113,6 @@ def customer_unschedule_plan(
         reason=reason
         or f"kept {locked.plan.code}: the move to {locked.pending_plan.code} is undone",
     )
-
-
-def _refresh(customer: Customer, locked: Customer) -> None:
-    customer.pending_plan, customer.pending_plan_at = locked.pending_plan, locked.pending_plan_at
 
 
 def awaits_stripe(customer: Customer) -> bool:
