@@ -202,7 +202,10 @@ $function$
     ).strip(),
 )
 _UNDEFINED_FUNCTION = "42883"  # PostgreSQL's SQLSTATE
-_SESSION_START_CALL_SQL = "SELECT * FROM usage_session_start(%s, %s, %s, %s, %s, %s, %s)"
+_SESSION_START_CALL_SQL = """
+    SELECT * FROM usage_session_start(%(session_id)s, %(external_id)s, %(project_id)s,
+        %(stale_before)s, %(period)s, %(now)s, %(requests)s)
+"""
 
 
 def install_session_start_function(connection) -> None:
@@ -284,15 +287,14 @@ def _one_statement_start(
     another customer) changed nothing and goes to the general path, which decides as it
     always has. One round trip instead of four on the hottest path (issue 14).
     """
-    params = [
-        session_id,
-        external_id,
-        project_id,
-        now - timedelta(seconds=settings.SESSION_STALE_AFTER),
-        period_of(now).start,
-        now,
-        requests_this_minute,
-    ]
+    params = _admission_params(
+        session_id=session_id,
+        external_id=external_id,
+        project_id=project_id,
+        now=now,
+        requests=requests_this_minute,
+        at_alert_levels=False,  # the function's own: it leaves those starts to the general path
+    )
     inside = contextlib.nullcontext() if connection.get_autocommit() else transaction.atomic()
     try:
         with inside:
@@ -320,7 +322,7 @@ def _one_statement_start(
         customer_id=row[12],
         project_pk=row[7],
         project_id=project_id,
-        period=period_of(now).start,
+        period=params["period"],
         now=now,
         bills_minutes=bills_minutes,
         quota=included_minutes if bills_minutes else included_sessions,
