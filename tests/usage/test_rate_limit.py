@@ -115,8 +115,8 @@ def test_a_connection_redis_closed_is_replaced_and_the_request_counted(redis_cac
 
 
 def test_the_redis_counter_sends_keys_of_any_text_byte_for_byte(redis_cache):
-    # The command is packed by hand: a length counted in characters, not bytes, would send
-    # Redis a truncated key and a broken command.
+    # The command goes out as packed bytes: a length counted in characters, not bytes, would
+    # send Redis a truncated key and a broken command.
     subject = "zoë-東京 \r\n$3\r\n"
     assert rate_limit_count(subject=subject, now=600.0) == 1
     assert rate_limit_count(subject=subject, now=601.0) == 2
