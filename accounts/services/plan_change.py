@@ -134,9 +134,18 @@ class CustomerRow:
 
     @classmethod
     def from_values(cls, values: tuple) -> CustomerRow:
-        (pk, external_id, email, status, subscription, plan_id, until, next_plan, exempt) = values[
-            :9
-        ]
+        (
+            pk,
+            external_id,
+            email,
+            status,
+            subscription,
+            plan_id,
+            until,
+            next_plan,
+            exempt,
+            *pending,
+        ) = values
         return cls(
             pk,
             external_id,
@@ -144,7 +153,7 @@ class CustomerRow:
             status,
             subscription,
             PlanState(plan_id, until, next_plan, exempt),
-            *values[9:],
+            *pending,
         )
 
     def as_recipient(self) -> Recipient:
