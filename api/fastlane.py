@@ -1,18 +1,28 @@
-"""A short way through DRF for the metering API's hottest requests (issue 14).
+"""A short way through Django and DRF for the metering API's hottest requests (issue 14).
 
-DRF's dispatch (wrapping the request, negotiating the content, building authenticator,
-permission and parser objects, finalising the response) costs about a fifth of a session
-start's CPU (bench/profile_paths.py). A view with `ServiceFastLane` answers the plain case
-itself: a valid service key, JSON in and out, the view's one method. It answers what DRF
-would: the same renderer, status and headers (tests/usage/test_fast_lane.py compares the two,
+Django's middleware chain, URL resolution and DRF's dispatch (wrapping the request,
+negotiating the content, building authenticator, permission and parser objects, finalising
+the response) cost about a third of a usage read's CPU, more than its query
+(bench/profile_paths.py). `ServiceLane` answers the plain case without them, from inside
+Django's own WSGI handler (config/wsgi.py): Django still builds the request and the response,
+sends `request_started` and `request_finished` and closes what the request opened. For a
+plain request to a view with `ServiceFastLane` (a valid service key, JSON in and out, the
+view's one method), the lane runs the short middleware chain's own `process_request` and
+`process_response` methods around the view's `fast_lane` and answers what the chain and DRF
+would: the same status, headers and body (tests/usage/test_fast_lane.py compares the two,
 error cases included).
 
-Everything else goes through DRF as before, before the fast lane has done anything: no key or
-a bad one, another method, an Accept header other than none, `*/*` or `application/json`,
-`?format=`, a body that is not a JSON document. An exception raised once the work has begun (a
-field error, a limit refused) is raised again inside DRF's own dispatch, once it has
-authenticated the request and checked its permissions, so that DRF's exception handler words
-it as always and nothing is done twice.
+Everything else goes through the chain and DRF as before, before the lane has done anything:
+no key or a bad one, another method or path, an Accept header other than none, `*/*` or
+`application/json`, `?format=`, a body that is not a JSON document, and whatever a middleware
+would answer itself (a host not allowed, a redirect to HTTPS, a hostile URL). An exception
+raised once the work has begun (a field error, a limit refused) is raised again inside DRF's
+own dispatch, once it has authenticated the request and checked its permissions, so that
+DRF's exception handler words it as always and nothing is done twice.
+
+The lane stands in for the chain only while every middleware in it is one the lane can run
+step by step (`MiddlewareMixin`'s `process_request` and `process_response`, nothing else);
+with any other, it is off and every request takes the chain (`ServiceLane.build` returns None).
 """
 
 from __future__ import annotations
@@ -20,7 +30,12 @@ from __future__ import annotations
 from io import BytesIO
 
 from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve, set_urlconf
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
 from rest_framework.renderers import JSONRenderer
 
 from api.parsers import StrictJSONParser
@@ -29,6 +44,8 @@ from api.service_keys import service_key_authenticate
 _RENDERER = JSONRenderer()
 _PARSER = StrictJSONParser()
 _PLAIN_ACCEPT = frozenset({None, "*/*", "application/json"})
+# What a middleware may have for the lane to run it step by step, as MiddlewareMixin does.
+_STEPWISE_ONLY = ("process_view", "process_exception", "process_template_response")
 
 
 def _takes_the_fast_lane(request, method: str) -> bool:
@@ -54,28 +71,12 @@ def json_body(request):
 
 class ServiceFastLane:
     """For an APIView whose only renderer is JSON: `fast_lane(request)` returns `(data, status)`
-    for a plain service-key request of `fast_lane_method`."""
+    for a plain service-key request of `fast_lane_method`; `ServiceLane` calls it."""
 
     fast_lane_method = "GET"
 
     def fast_lane(self, request) -> tuple[object, int]:
         raise NotImplementedError
-
-    def dispatch(self, request, *args, **kwargs):
-        if self.renderer_classes == [JSONRenderer] and _takes_the_fast_lane(
-            request, self.fast_lane_method
-        ):
-            try:
-                data, status = self.fast_lane(request)
-            except Exception as error:  # worded by DRF's own dispatch, below
-                request.fast_lane_error = error
-            else:
-                response = HttpResponse(
-                    _RENDERER.render(data), content_type=_RENDERER.media_type, status=status
-                )
-                response["Allow"] = ", ".join(self.allowed_methods)
-                return response
-        return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -83,3 +84,101 @@ class ServiceFastLane:
         if error is not None:
             del request._request.fast_lane_error
             raise error
+
+
+class ServiceLane:
+    """The plain requests to `paths` whose views have `ServiceFastLane`, answered around
+    `middleware`'s steps (a list of dotted paths, as settings.MIDDLEWARE)."""
+
+    def __init__(self, middleware: list, paths) -> None:
+        self._before = [
+            item.process_request for item in middleware if hasattr(item, "process_request")
+        ]
+        self._after = [
+            item.process_response
+            for item in reversed(middleware)
+            if hasattr(item, "process_response")
+        ]
+        self._paths = tuple(paths)
+        self._routes: dict[tuple[str, str], type] | None = None
+
+    @classmethod
+    def build(cls, middleware_paths: list[str], paths) -> ServiceLane | None:
+        """The lane, or None when a middleware is one it cannot run step by step."""
+        middleware = []
+        for dotted in middleware_paths:
+            middleware_class = import_string(dotted)
+            if not _stepwise(middleware_class):
+                return None
+            try:
+                middleware.append(middleware_class(_never_called))
+            except MiddlewareNotUsed:
+                continue
+        return cls(middleware, paths)
+
+    @property
+    def routes(self) -> dict[tuple[str, str], type]:
+        """(method, path) -> view class, for the paths whose views have a fast lane; read from
+        the URLconf on first use (it is not loaded yet when the WSGI application is built)."""
+        if self._routes is None:
+            routes = {}
+            for path in self._paths:
+                try:
+                    view_class = getattr(resolve(path).func, "view_class", None)
+                except Resolver404:
+                    continue
+                if isinstance(view_class, type) and issubclass(view_class, ServiceFastLane):
+                    routes[(view_class.fast_lane_method, path)] = view_class
+            self._routes = routes
+        return self._routes
+
+    def answer(self, request) -> HttpResponse | None:
+        """The response to a plain request, or None: the chain and DRF answer it (and raise
+        again the error the lane left in `request.fast_lane_error`, if any)."""
+        view_class = self.routes.get((request.method, request.path_info))
+        if view_class is None or not self._plain(request, view_class):
+            return None
+        set_urlconf(settings.ROOT_URLCONF)  # as BaseHandler.get_response
+        view = view_class()
+        view.setup(request)  # as the view function `as_view()` makes, for `allowed_methods`
+        try:
+            data, status = view.fast_lane(request)
+            response = HttpResponse(
+                _RENDERER.render(data), content_type=_RENDERER.media_type, status=status
+            )
+        except Exception as error:  # worded by DRF's own dispatch (ServiceFastLane.initial)
+            request.fast_lane_error = error
+            return None
+        response["Allow"] = ", ".join(view.allowed_methods)
+        for process_response in self._after:
+            response = process_response(request, response)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response(
+                "%s: %s", response.reason_phrase, request.path, response=response, request=request
+            )
+        return response
+
+    def _plain(self, request, view_class) -> bool:
+        if view_class.renderer_classes != [JSONRenderer]:
+            return False
+        try:
+            for process_request in self._before:
+                if process_request(request) is not None:
+                    return False  # a redirect, a refusal: the chain gives it
+            return _takes_the_fast_lane(request, view_class.fast_lane_method)
+        except Exception:  # a host not allowed, say: whatever the chain makes of it, it does
+            return False
+
+
+def _stepwise(middleware_class) -> bool:
+    return (
+        isinstance(middleware_class, type)
+        and issubclass(middleware_class, MiddlewareMixin)
+        and middleware_class.__call__ is MiddlewareMixin.__call__
+        and not any(hasattr(middleware_class, name) for name in _STEPWISE_ONLY)
+    )
+
+
+def _never_called(request):  # MiddlewareMixin needs a get_response; the lane calls the steps
+    raise AssertionError("ServiceLane runs a middleware's steps, not the middleware")

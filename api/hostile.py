@@ -7,25 +7,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import bad_request
 
 from api.errors import API_PREFIXES
 from api.parsers import unstorable
 
 
-class HostileInputMiddleware:
+class HostileInputMiddleware(MiddlewareMixin):
     """Under the API's paths: 413 for a body over `DATA_UPLOAD_MAX_MEMORY_SIZE` (before it is
     read), 400 for a path or query string holding a NUL or an unpaired surrogate."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+    def process_request(self, request) -> JsonResponse | None:
         if request.path.startswith(API_PREFIXES):
-            refused = self._refused(request)
-            if refused is not None:
-                return refused
-        return self.get_response(request)
+            return self._refused(request)
+        return None
 
     def _refused(self, request) -> JsonResponse | None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

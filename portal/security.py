@@ -5,14 +5,11 @@ posting only here. The admin keeps Django's own headers."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.deprecation import MiddlewareMixin
 
 
-class ContentSecurityPolicyMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    def process_response(self, request, response):
         if (
             response.get("Content-Type", "").startswith("text/html")
             and not request.path.startswith(settings.CSP_EXEMPT_PREFIXES)

@@ -5,34 +5,12 @@ import json
 
 import pytest
 from django.conf import settings
-from django.test import RequestFactory
 
 from config.wsgi import application, django_application, takes_the_api_chain
 from tests.accounts.factories import CustomerFactory, plan
+from tests.support.wsgi import answer, environ
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def environ(method: str, path: str, *, query: str = "", body: bytes = b"", key: str = "") -> dict:
-    """A WSGI environ, as a server hands it to the application."""
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-    url = f"{path}?{query}" if query else path
-    return RequestFactory().generic(method, url, body, "application/json", **headers).environ
-
-
-def answer(app, env: dict) -> tuple[int, dict, bytes]:
-    captured = {}
-
-    def start_response(status, headers, exc_info=None):
-        captured["status"], captured["headers"] = int(status[:3]), headers
-
-    chunks = app(env, start_response)
-    try:
-        body = b"".join(chunks)
-    finally:
-        chunks.close()
-    headers = {name: value for name, value in captured["headers"] if name != "Date"}
-    return captured["status"], headers, body
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,20 @@
-"""api/fastlane.py on the two hot endpoints: each request answered by the fast lane gets the
-answer DRF's dispatch gives (status, headers, body), errors included, and is counted once."""
+"""api/fastlane.py's service lane on the two hot endpoints, as gunicorn calls the application
+(config/wsgi.py): each request the lane answers gets the answer the middleware chain and DRF's
+dispatch give (status, headers, body), errors included, and is counted once; whatever a
+middleware would answer itself, the chain answers."""
+
+import json
 
 import pytest
-from rest_framework.test import APIClient
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.utils.deprecation import MiddlewareMixin
 
 from accounts.models import Plan
-from api import fastlane
+from api.fastlane import ServiceLane
+from config.wsgi import SERVICE_KEY_PATHS, APIHandler, api_application, application
 from tests.accounts.factories import CustomerFactory, plan
+from tests.support.wsgi import answer, environ
 from usage.api.views import SessionStartView, UsageView
 from usage.models import MonthlyUsage, Session
 from usage.ratelimit import rate_limit_count
@@ -14,16 +22,27 @@ from usage.ratelimit import rate_limit_count
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def test_transaction_kept():
+    """Django's handler closes the connection at a request's start and end when it is inside a
+    transaction, as each test is: not here, as Django's own test client does."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
 @pytest.fixture
 def lanes(monkeypatch):
-    """`lanes.fast` counts the requests the fast lane answered or began; `lanes.drf()` sends
-    the following ones through DRF's dispatch only."""
+    """`lanes.fast` counts the requests the lane answered or began; `lanes.drf()` sends the
+    following ones through the middleware chain and DRF's dispatch only."""
 
     class Lanes:
         fast = 0
 
         def drf(self):
-            monkeypatch.setattr(fastlane, "_takes_the_fast_lane", lambda request, method: False)
+            monkeypatch.setattr(api_application, "lane", None)
 
     lanes = Lanes()
     for view in (UsageView, SessionStartView):
@@ -37,22 +56,14 @@ def lanes(monkeypatch):
     return lanes
 
 
-def client(key: str, **headers) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", **headers)
-    return api
+def read(key: str, query="user_id=alice", **headers):
+    return answer(application, environ("GET", "/billing/usage", query=query, key=key, **headers))
 
 
-def seen(response) -> tuple[int, dict, bytes]:
-    return response.status_code, dict(response.headers), response.content
-
-
-def read(api, query="?user_id=alice"):
-    return api.get(f"/billing/usage{query}")
-
-
-def start(api, body: str):
-    return api.generic("POST", "/api/v1/sessions", body, content_type="application/json")
+def start(key: str, body: str, **headers):
+    return answer(
+        application, environ("POST", "/api/v1/sessions", body=body.encode(), key=key, **headers)
+    )
 
 
 @pytest.fixture
@@ -60,31 +71,39 @@ def alice(db):
     return CustomerFactory(external_id="alice", plan=plan("growth"))
 
 
+def test_the_lane_is_on_for_the_two_hot_paths():
+    assert api_application.lane is not None
+    assert api_application.lane.routes == {
+        ("GET", "/billing/usage"): UsageView,
+        ("POST", "/api/v1/sessions"): SessionStartView,
+    }
+
+
 @pytest.mark.parametrize(
-    "query", ["?user_id=alice", "?user_id=nobody", "?user_id=%20", "", "?user_id=alice&format=xml"]
+    "query", ["user_id=alice", "user_id=nobody", "user_id=%20", "", "user_id=alice&format=json"]
 )
 def test_reads_answer_as_drf_does(service_key, alice, lanes, query):
-    fast = seen(read(client(service_key), query))
+    fast = read(service_key, query)
     taken = lanes.fast
     lanes.drf()
-    assert seen(read(client(service_key), query)) == fast
+    assert read(service_key, query) == fast
     assert taken == (0 if "format" in query else 1)
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json; indent=4", "*/*", None])
 def test_other_accept_headers_go_through_drf(service_key, alice, lanes, accept):
     headers = {"HTTP_ACCEPT": accept} if accept else {}
-    fast = seen(read(client(service_key, **headers)))
+    fast = read(service_key, **headers)
     taken = lanes.fast
     lanes.drf()
-    assert seen(read(client(service_key, **headers))) == fast
+    assert read(service_key, **headers) == fast
     assert taken == (1 if accept in (None, "*/*") else 0)
 
 
 def test_a_bad_key_goes_through_drf(alice, lanes):
-    response = read(client("aig_not-a-key"))
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    status, headers, _ = read("aig_not-a-key")
+    assert status == 401
+    assert headers["WWW-Authenticate"] == 'Bearer realm="api"'
     assert lanes.fast == 0
 
 
@@ -100,43 +119,43 @@ def test_a_bad_key_goes_through_drf(alice, lanes):
     ],
 )
 def test_refused_starts_answer_as_drf_does(service_key, alice, lanes, body, status):
-    fast = seen(start(client(service_key), body))
+    fast = start(service_key, body)
     assert lanes.fast == 1
     lanes.drf()
-    assert seen(start(client(service_key), body)) == fast
+    assert start(service_key, body) == fast
     assert fast[0] == status
     assert not Session.objects.exists()
 
 
 def test_a_start_and_its_replay_answer_as_drf_does(service_key, alice, lanes):
     body = '{"session_id": "s1", "user_id": "alice"}'
-    created = start(client(service_key), body)
-    replayed = start(client(service_key), body)
+    created = start(service_key, body)
+    replayed = start(service_key, body)
     assert lanes.fast == 2
     lanes.drf()
-    replayed_by_drf = start(client(service_key), body)
-    other = start(client(service_key), '{"session_id": "s2", "user_id": "alice"}')
-    assert (created.status_code, replayed.status_code) == (201, 200)
-    assert seen(replayed_by_drf) == seen(replayed)
-    assert created.content == replayed.content
-    assert (other.status_code, dict(other.headers)) == (201, dict(created.headers))
-    assert other.json().keys() == created.json().keys()
+    replayed_by_drf = start(service_key, body)
+    other = start(service_key, '{"session_id": "s2", "user_id": "alice"}')
+    assert (created[0], replayed[0]) == (201, 200)
+    assert replayed_by_drf == replayed
+    assert created[2] == replayed[2]
+    assert other[:2] == created[:2]
+    assert json.loads(other[2]).keys() == json.loads(created[2]).keys()
     assert MonthlyUsage.objects.get(customer=alice).total_sessions == 2
 
 
-def test_a_limit_refused_in_the_fast_lane_is_worded_by_drf_and_counted_once(
+def test_a_limit_refused_in_the_lane_is_worded_by_drf_and_counted_once(
     service_key, alice, lanes, settings
 ):
     settings.RATE_LIMITS_ENABLED = True
     Plan.objects.filter(code="growth").update(included_sessions=1)
-    assert start(client(service_key), '{"session_id": "s1", "user_id": "alice"}').status_code == 201
-    refused = start(client(service_key), '{"session_id": "s2", "user_id": "alice"}')
+    assert start(service_key, '{"session_id": "s1", "user_id": "alice"}')[0] == 201
+    refused = start(service_key, '{"session_id": "s2", "user_id": "alice"}')
     assert lanes.fast == 2
     lanes.drf()
-    by_drf = start(client(service_key), '{"session_id": "s3", "user_id": "alice"}')
-    assert refused.status_code == 402
-    assert (by_drf.status_code, dict(by_drf.headers)) == (402, dict(refused.headers))
-    assert by_drf.json() == refused.json()
+    by_drf = start(service_key, '{"session_id": "s3", "user_id": "alice"}')
+    assert refused[0] == 402
+    assert by_drf[:2] == refused[:2]
+    assert json.loads(by_drf[2]) == json.loads(refused[2])
     # Three requests, three counts: the refusal raised again inside DRF was not counted again.
     assert rate_limit_count(subject="alice") == 4
     assert MonthlyUsage.objects.get(customer=alice).total_sessions == 1
@@ -145,11 +164,96 @@ def test_a_limit_refused_in_the_fast_lane_is_worded_by_drf_and_counted_once(
 def test_rate_limited_reads_answer_as_drf_does(service_key, alice, lanes, settings):
     settings.RATE_LIMITS_ENABLED = True
     Plan.objects.filter(code="growth").update(requests_per_minute=1)
-    assert read(client(service_key)).status_code == 200
-    fast = seen(read(client(service_key)))
+    assert read(service_key)[0] == 200
+    fast = read(service_key)
     lanes.drf()
-    by_drf = seen(read(client(service_key)))
-    assert fast[0] == 429
-    assert by_drf[0] == 429
+    by_drf = read(service_key)
+    assert fast[0] == by_drf[0] == 429
     assert by_drf[1].keys() == fast[1].keys()
     assert rate_limit_count(subject="alice") == 4
+
+
+def test_a_request_the_lane_answers_starts_and_finishes_once(service_key, alice):
+    seen = []
+
+    def started(**kwargs):
+        seen.append("started")
+
+    def finished(**kwargs):
+        seen.append("finished")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        read(service_key)
+        start(service_key, '{"user_id": "alice"}')  # begun in the lane, answered by DRF
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert seen == ["started", "finished"] * 2
+
+
+def test_behind_https_the_lane_sends_hsts_as_the_chain_does(service_key, alice, lanes):
+    fast = read(service_key, HTTP_X_FORWARDED_PROTO="https")
+    lanes.drf()
+    assert fast == read(service_key, HTTP_X_FORWARDED_PROTO="https")
+    assert fast[1]["Strict-Transport-Security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "status"),
+    [
+        ({"HTTP_HOST": "evil.example"}, "user_id=alice", 400),  # not in ALLOWED_HOSTS
+        ({}, "user_id=al%00ice", 400),  # refused by HostileInputMiddleware
+        ({"CONTENT_LENGTH": "99999999"}, "user_id=alice", 413),
+    ],
+)
+def test_what_a_middleware_answers_the_chain_answers(
+    service_key, alice, lanes, headers, query, status
+):
+    assert read(service_key, query, **headers)[0] == status
+    assert lanes.fast == 0
+
+
+def test_a_redirect_to_https_is_the_chains(service_key, alice, lanes, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    handler = APIHandler()  # middleware reads its settings once, when the handler is built
+    assert handler.lane is not None
+    status, headers, _ = answer(
+        handler, environ("GET", "/billing/usage", query="user_id=alice", key=service_key)
+    )
+    assert (status, headers["Location"]) == (301, "https://testserver/billing/usage?user_id=alice")
+    assert lanes.fast == 0
+
+
+def test_head_and_the_other_paths_take_the_chain(service_key, alice, lanes):
+    head = answer(
+        application, environ("HEAD", "/billing/usage", query="user_id=a", key=service_key)
+    )
+    history = answer(
+        application, environ("GET", "/billing/usage/history", query="user_id=a", key=service_key)
+    )
+    assert (head[0], history[0]) == (200, 200)
+    assert lanes.fast == 0
+
+
+class _Wrapping:
+    """A middleware as Django documents the plain kind: the lane cannot run it step by step."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+
+class _WithView(MiddlewareMixin):
+    def process_view(self, request, view, args, kwargs):
+        return None
+
+
+@pytest.mark.parametrize("extra", [_Wrapping, _WithView])
+def test_a_middleware_the_lane_cannot_run_step_by_step_turns_it_off(extra, settings):
+    dotted = f"{__name__}.{extra.__name__}"
+    assert ServiceLane.build([*settings.API_MIDDLEWARE, dotted], SERVICE_KEY_PATHS) is None
+    assert ServiceLane.build(settings.API_MIDDLEWARE, SERVICE_KEY_PATHS) is not None
