@@ -1,13 +1,18 @@
-"""Real races on PostgreSQL: many threads, each with its own connection, released together."""
+"""Real races on PostgreSQL: many threads, each with its own connection, released together.
+Session starts go to the WSGI application gunicorn serves, through the service lane
+(api/fastlane.py) for the plain ones, as in production."""
 
+import json
 from collections import Counter
 
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Customer, Plan, PlanChange
+from config.wsgi import application
 from tests.accounts.factories import CustomerFactory
 from tests.support.races import race
+from tests.support.wsgi import answer, environ
 from tests.usage.factories import MonthlyUsageFactory
 from usage.models import MonthlyUsage, Session
 
@@ -21,11 +26,8 @@ def client_for(key: str) -> APIClient:
 
 
 def start(key, session_id, user_id):
-    return (
-        client_for(key)
-        .post("/api/v1/sessions", {"session_id": session_id, "user_id": user_id}, format="json")
-        .status_code
-    )
+    body = json.dumps({"session_id": session_id, "user_id": user_id}).encode()
+    return answer(application, environ("POST", "/api/v1/sessions", body=body, key=key))[0]
 
 
 @pytest.fixture(autouse=True)
