@@ -31,6 +31,7 @@ from io import BytesIO
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
+from django.core.handlers.exception import response_for_exception
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve, set_urlconf
 from django.utils.deprecation import MiddlewareMixin
@@ -150,8 +151,11 @@ class ServiceLane:
             request.fast_lane_error = error
             return None
         response["Allow"] = ", ".join(view.allowed_methods)
-        for process_response in self._after:
-            response = process_response(request, response)
+        try:
+            for process_response in self._after:
+                response = process_response(request, response)
+        except Exception as error:  # as the chain's convert_exception_to_response answers it
+            response = response_for_exception(request, error)
         response._resource_closers.append(request.close)
         if response.status_code >= 400:
             log_response(

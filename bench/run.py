@@ -354,6 +354,7 @@ def main() -> None:
     else:
         build_database(env, args.customers, args.sessions)
     build_floor_tables()
+    manage(env, "collectstatic", "--noinput", "-v", "0")  # as a deployment does
     key = manage(env, "create_service_key", "bench").strip().splitlines()[-1]
     subprocess.run(["redis-cli", "-n", "3", "FLUSHDB"], check=False, capture_output=True)
     floor_port, limited_port = args.port + 1, args.port + 2

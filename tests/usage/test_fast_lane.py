@@ -257,3 +257,17 @@ def test_a_middleware_the_lane_cannot_run_step_by_step_turns_it_off(extra, setti
     dotted = f"{__name__}.{extra.__name__}"
     assert ServiceLane.build([*settings.API_MIDDLEWARE, dotted], SERVICE_KEY_PATHS) is None
     assert ServiceLane.build(settings.API_MIDDLEWARE, SERVICE_KEY_PATHS) is not None
+
+
+def test_a_middleware_failing_after_the_work_answers_as_the_chain_would(
+    service_key, alice, monkeypatch
+):
+    def broken(request, response):
+        raise RuntimeError("a middleware bug")
+
+    monkeypatch.setattr(api_application.lane, "_after", [broken])
+    status, headers, body = start(service_key, '{"session_id": "s1", "user_id": "alice"}')
+    assert status == 500
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["code"] == "server_error"
+    assert Session.objects.filter(session_id="s1").exists()  # done once, not undone or redone
