@@ -39,12 +39,14 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from rest_framework.renderers import JSONRenderer
 
+from api.auth import IsService, IsServiceOrCustomer
 from api.parsers import StrictJSONParser
 from api.service_keys import service_key_authenticate
 
 _RENDERER = JSONRenderer()
 _PARSER = StrictJSONParser()
 _PLAIN_ACCEPT = frozenset({None, "*/*", "application/json"})
+_ADMIT_EVERY_SERVICE_KEY = (IsService, IsServiceOrCustomer)
 # What a middleware may have for the lane to run it step by step, as MiddlewareMixin does.
 _STEPWISE_ONLY = ("process_view", "process_exception", "process_template_response")
 
@@ -71,8 +73,8 @@ def json_body(request):
 
 
 class ServiceFastLane:
-    """For an APIView whose only renderer is JSON: `fast_lane(request)` returns `(data, status)`
-    for a plain service-key request of `fast_lane_method`; `ServiceLane` calls it."""
+    """For an APIView: `fast_lane(request)` returns `(data, status)` for a plain service-key
+    request of `fast_lane_method`; `ServiceLane` calls it (see `ServiceLane.takes`)."""
 
     fast_lane_method = "GET"
 
@@ -128,10 +130,23 @@ class ServiceLane:
                     view_class = getattr(resolve(path).func, "view_class", None)
                 except Resolver404:
                     continue
-                if isinstance(view_class, type) and issubclass(view_class, ServiceFastLane):
+                if self.takes(view_class):
                     routes[(view_class.fast_lane_method, path)] = view_class
             self._routes = routes
         return self._routes
+
+    @staticmethod
+    def takes(view_class) -> bool:
+        """Whether the lane may answer for `view_class`: a view with a fast lane, whose only
+        renderer is JSON, with no throttle, and whose permissions admit every valid service
+        key, so that DRF's dispatch would have nothing more to check for such a request."""
+        return (
+            isinstance(view_class, type)
+            and issubclass(view_class, ServiceFastLane)
+            and view_class.renderer_classes == [JSONRenderer]
+            and not view_class.throttle_classes
+            and all(rule in _ADMIT_EVERY_SERVICE_KEY for rule in view_class.permission_classes)
+        )
 
     def answer(self, request) -> HttpResponse | None:
         """The response to a plain request, or None: the chain and DRF answer it (and raise
@@ -164,8 +179,6 @@ class ServiceLane:
         return response
 
     def _plain(self, request, view_class) -> bool:
-        if view_class.renderer_classes != [JSONRenderer]:
-            return False
         try:
             for process_request in self._before:
                 if process_request(request) is not None:

@@ -77,6 +77,11 @@ def main() -> None:
     parser.add_argument("path", choices=["read", "start"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--floor", action="store_true", help="time the floor instead")
+    parser.add_argument(
+        "--no-lane",
+        action="store_true",
+        help="the app's requests through the middleware chain and DRF, not the service lane",
+    )
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     parser.add_argument("--env", action="append", default=[], help="NAME=value, to try")
     parser.add_argument("--key", default="", help="a service key (made when not given)")
@@ -98,7 +103,10 @@ def main() -> None:
     if args.floor:
         from bench.floor.wsgi import application
     else:
-        from config.wsgi import application
+        from config.wsgi import api_application, application
+
+        if args.no_lane:
+            api_application.lane = None
     # As between bench/run.py's rounds: no open sessions (concurrency limits admit every
     # start) and this minute's rate-limit counts from zero.
     close_open_sessions()
@@ -129,7 +137,8 @@ def main() -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     busy = machine_busy_seconds() - busy
     print(
-        f"{'floor' if args.floor else 'app'} {args.path}: {args.requests} requests, "
+        f"{'floor' if args.floor else 'app without the lane' if args.no_lane else 'app'} "
+        f"{args.path}: {args.requests} requests, "
         f"{elapsed / args.requests * 1000:.3f} ms each ({cpu / args.requests * 1000:.3f} ms "
         f"of this process's CPU, {busy / args.requests * 1000:.3f} ms of the machine's), "
         f"statuses {statuses}"

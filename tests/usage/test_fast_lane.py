@@ -9,13 +9,16 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.utils.deprecation import MiddlewareMixin
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.throttling import AnonRateThrottle
 
 from accounts.models import Plan
 from api.fastlane import ServiceLane
 from config.wsgi import SERVICE_KEY_PATHS, APIHandler, api_application, application
 from tests.accounts.factories import CustomerFactory, plan
 from tests.support.wsgi import answer, environ
-from usage.api.views import SessionStartView, UsageView
+from usage.api.views import SessionStartView, UsageHistoryView, UsageView
 from usage.models import MonthlyUsage, Session
 from usage.ratelimit import rate_limit_count
 
@@ -271,3 +274,21 @@ def test_a_middleware_failing_after_the_work_answers_as_the_chain_would(
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["code"] == "server_error"
     assert Session.objects.filter(session_id="s1").exists()  # done once, not undone or redone
+
+
+class _Throttled(UsageView):
+    throttle_classes = [AnonRateThrottle]
+
+
+class _StaffOnly(UsageView):
+    permission_classes = [IsAdminUser]
+
+
+class _AlsoBrowsable(UsageView):
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+
+@pytest.mark.parametrize("view", [_Throttled, _StaffOnly, _AlsoBrowsable, UsageHistoryView])
+def test_the_lane_never_answers_for_a_view_drf_would_check_more_of(view):
+    assert ServiceLane.takes(UsageView) and ServiceLane.takes(SessionStartView)
+    assert not ServiceLane.takes(view)
