@@ -7,8 +7,7 @@ local run = os.getenv("BENCH_RUN")
 local targets = tonumber(os.getenv("BENCH_START_CUSTOMERS"))
 
 function request()
-  counter = counter + 1
-  local id = math.random(1, targets)
+  local id = next_customer(targets)
   local body = string.format('{"session_id": "%s-%d-%d", "user_id": "bench-%05d"}',
     run, tid, counter, id)
   return wrk.format("POST", "/api/v1/sessions",
