@@ -2,7 +2,7 @@
 
 Django's middleware chain, URL resolution and DRF's dispatch (wrapping the request,
 negotiating the content, building authenticator, permission and parser objects, finalising
-the response) cost about a third of a usage read's CPU, more than its query
+the response) cost about a quarter of a usage read's CPU, more than its query
 (bench/profile_paths.py). `ServiceLane` answers the plain case without them, from inside
 Django's own WSGI handler (config/wsgi.py): Django still builds the request and the response,
 sends `request_started` and `request_finished` and closes what the request opened. For a
