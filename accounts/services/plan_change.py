@@ -524,6 +524,14 @@ def _change_one(
     return record.instance
 
 
+def manual_change_reason(reason: str | None, source: str) -> str:
+    """`reason` without surrounding blanks; a change staff make (admin, command) needs one."""
+    reason = (reason or "").strip()
+    if not reason and source in (ChangeSource.ADMIN, ChangeSource.COMMAND):
+        raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    return reason
+
+
 @transaction.atomic
 def customer_change_plan(
     *,
@@ -549,8 +557,7 @@ def customer_change_plan(
     for free: the customer and the audit row are marked complimentary; a subscription, or a
     move to a free plan, ends that.
     """
-    if not reason and source in (ChangeSource.ADMIN, ChangeSource.COMMAND):
-        raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    reason = manual_change_reason(reason, source)
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidInput(
             f"Proration must be one of {', '.join(PRORATION_BEHAVIORS)}.", field="proration"

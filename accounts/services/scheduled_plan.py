@@ -29,12 +29,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
-from accounts.errors import Conflict, InvalidInput
+from accounts.errors import Conflict
 from accounts.models import ChangeSource, Customer, CustomerStatus, Plan, PlanChange
 from accounts.services.plan_change import (
     PRORATION_PRORATED,
     customer_change_plan,
     customer_lock,
+    manual_change_reason,
     pending_plan_drop,
     pending_plan_set,
 )
@@ -65,8 +66,7 @@ def customer_schedule_plan(
     reason: str = "",
 ) -> PlanChange:
     """Move the customer to `plan` at `effective_at` (the end of its paid period), audited."""
-    if not reason and source in (ChangeSource.ADMIN, ChangeSource.COMMAND):
-        raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    reason = manual_change_reason(reason, source)
     locked = customer_lock(customer)
     if plan.pk == locked.plan_id:
         raise Conflict(f"Customer {locked.external_id!r} is already on the {plan.code} plan.")

@@ -27,6 +27,7 @@ from accounts.services.plan_change import (
     PRORATION_NONE,
     complimentary_for,
     customer_change_plan,
+    manual_change_reason,
 )
 from accounts.services.scheduled_plan import (
     customer_schedule_plan,
@@ -135,9 +136,7 @@ def staff_plan_change(
     proration_behavior: str = PRORATION_NONE,
 ) -> PlanChange:
     """Apply what `staff_plan_change_plan` described; returns the audit row."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("A reason is required for a manual plan change.", field="reason")
+    reason = manual_change_reason(reason, source)
     customer = Customer.objects.select_related("plan", "pending_plan").get(pk=customer.pk)
     planned = staff_plan_change_plan(
         customer=customer, plan=plan, when=when, proration_behavior=proration_behavior

@@ -9,6 +9,7 @@ import time_machine
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
+from accounts.errors import InvalidInput
 from accounts.models import BatchKind, ChangeSource, Customer, PlanChange
 from accounts.services.plan_change import (
     CustomerRow,
@@ -20,6 +21,7 @@ from accounts.services.plan_change import (
     plan_changes_record,
     state_snapshot,
 )
+from accounts.services.scheduled_plan import customer_schedule_plan
 from billing.models import PriceMoveStatus, StripePriceMove
 from billing.services.stripe_price_moves import send_price_moves
 from tests.accounts.factories import CustomerFactory, MigrationBatchFactory, plan
@@ -218,3 +220,20 @@ def test_a_plan_change_reads_as_staff_say_it():
             reason="goodwill",
         )
     assert str(change) == "Starter → Growth · by alice · 3 Dec 2026 · goodwill"
+
+
+@pytest.mark.parametrize("schedule", [False, True])
+@pytest.mark.parametrize("source", [ChangeSource.ADMIN, ChangeSource.COMMAND])
+def test_staff_need_a_reason_that_is_more_than_blanks_and_it_is_kept_trimmed(source, schedule):
+    customer = CustomerFactory(plan=plan("free"))
+    change = customer_schedule_plan if schedule else customer_change_plan
+    extra = {"effective_at": UNTIL} if schedule else {}
+    with pytest.raises(InvalidInput, match="reason is required"):
+        change(
+            customer=customer, plan=plan("growth"), source=source, actor="t", reason=" \n", **extra
+        )
+    assert not PlanChange.objects.exists()
+    change(
+        customer=customer, plan=plan("growth"), source=source, actor="t", reason=" asked ", **extra
+    )
+    assert PlanChange.objects.get().reason == "asked"
