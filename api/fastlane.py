@@ -93,7 +93,7 @@ class ServiceLane:
     """The plain requests to `paths` whose views have `ServiceFastLane`, answered around
     `middleware`'s steps (a list of dotted paths, as settings.MIDDLEWARE)."""
 
-    def __init__(self, middleware: list, paths) -> None:
+    def __init__(self, middleware: list, paths, prefixes=()) -> None:
         self._before = [
             item.process_request for item in middleware if hasattr(item, "process_request")
         ]
@@ -103,10 +103,11 @@ class ServiceLane:
             if hasattr(item, "process_response")
         ]
         self._paths = tuple(paths)
+        self._prefixes = tuple(prefixes)
         self._routes: dict[tuple[str, str], type] | None = None
 
     @classmethod
-    def build(cls, middleware_paths: list[str], paths) -> ServiceLane | None:
+    def build(cls, middleware_paths: list[str], paths, prefixes=()) -> ServiceLane | None:
         """The lane, or None when a middleware is one it cannot run step by step."""
         middleware = []
         for dotted in middleware_paths:
@@ -117,12 +118,13 @@ class ServiceLane:
                 middleware.append(middleware_class(_never_called))
             except MiddlewareNotUsed:
                 continue
-        return cls(middleware, paths)
+        return cls(middleware, paths, prefixes)
 
     @property
     def routes(self) -> dict[tuple[str, str], type]:
-        """(method, path) -> view class, for the paths whose views have a fast lane; read from
-        the URLconf on first use (it is not loaded yet when the WSGI application is built)."""
+        """(method, path) -> view class, for the exact paths whose views have a fast lane;
+        read from the URLconf on first use (it is not loaded yet when the WSGI application is
+        built). Paths under `prefixes` hold a parameter and are resolved on each request."""
         if self._routes is None:
             routes = {}
             for path in self._paths:
@@ -151,12 +153,13 @@ class ServiceLane:
     def answer(self, request) -> HttpResponse | None:
         """The response to a plain request, or None: the chain and DRF answer it (and raise
         again the error the lane left in `request.fast_lane_error`, if any)."""
-        view_class = self.routes.get((request.method, request.path_info))
-        if view_class is None or not self._plain(request, view_class):
-            return None
         set_urlconf(settings.ROOT_URLCONF)  # as BaseHandler.get_response
+        route = self._route(request)
+        if route is None or not self._plain(request, route[0]):
+            return None
+        view_class, args, kwargs = route
         view = view_class()
-        view.setup(request)  # as the view function `as_view()` makes, for `allowed_methods`
+        view.setup(request, *args, **kwargs)  # as the view function `as_view()` makes
         try:
             data, status = view.fast_lane(request)
             response = HttpResponse(
@@ -177,6 +180,22 @@ class ServiceLane:
                 "%s: %s", response.reason_phrase, request.path, response=response, request=request
             )
         return response
+
+    def _route(self, request) -> tuple[type, tuple, dict] | None:
+        path = request.path_info
+        view_class = self.routes.get((request.method, path))
+        if view_class is not None:
+            return view_class, (), {}
+        if not path.startswith(self._prefixes):
+            return None
+        try:
+            match = resolve(path)
+        except Resolver404:
+            return None
+        view_class = getattr(match.func, "view_class", None)
+        if not self.takes(view_class) or view_class.fast_lane_method != request.method:
+            return None
+        return view_class, match.args, match.kwargs
 
     def _plain(self, request, view_class) -> bool:
         try:

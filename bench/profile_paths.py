@@ -67,6 +67,9 @@ def requests_for(path_name: str, count: int, customers: int, run: str):
         user = f"bench-{1 + number % customers:05d}"
         if path_name == "read":
             yield "GET", "/billing/usage", f"user_id={user}", b""
+        elif path_name == "end":  # of the session the same number started
+            body = json.dumps({"status": "succeeded", "minutes": "2.5"}).encode()
+            yield "POST", f"/api/v1/sessions/{run}-{number}/end", "", body
         else:
             body = json.dumps({"session_id": f"{run}-{number}", "user_id": user}).encode()
             yield "POST", "/api/v1/sessions", "", body
@@ -74,7 +77,7 @@ def requests_for(path_name: str, count: int, customers: int, run: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", choices=["read", "start"])
+    parser.add_argument("path", choices=["read", "start", "end"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--floor", action="store_true", help="time the floor instead")
     parser.add_argument(
@@ -86,6 +89,8 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=value, to try")
     parser.add_argument("--key", default="", help="a service key (made when not given)")
     args = parser.parse_args()
+    if args.floor and args.path == "end":
+        parser.error("the floor has no session end: time the app's, with and without --no-lane")
 
     os.environ.update(environment(8911))
     if args.floor:
@@ -115,8 +120,12 @@ def main() -> None:
 
         cache.clear()
     # Starts go to the growth customers (the first 500), whose limits admit them all.
-    customers = 500 if args.path == "start" else 1000
+    customers = 1000 if args.path == "read" else 500
     run = f"profile-{time.time_ns()}"
+    if args.path == "end":  # the sessions to end, started beforehand and not timed
+        for suffix, count in (("w", 200), ("", args.requests)):
+            for method, path, query, body in requests_for("start", count, customers, run + suffix):
+                call(application, wsgi_request(method, path, query, body, key))
     warm = list(requests_for(args.path, 200, customers, run + "w"))
     for method, path, query, body in warm:
         call(application, wsgi_request(method, path, query, body, key))

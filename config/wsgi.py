@@ -11,8 +11,8 @@ Every other request, those paths signed in as a customer included, goes through 
 checks that both chains give the same answers. About a tenth of a hot request's time (issue
 14, bench/profile_paths.py).
 
-On the short chain, the plain requests to the two hottest paths (a usage read, a session
-start) are answered by `api.fastlane.ServiceLane` inside Django's handler, without the chain's
+On the short chain, the plain requests to the hottest paths (a usage read, a session start
+and end) are answered by `api.fastlane.ServiceLane` inside Django's handler, without the chain's
 nesting, URL resolution or DRF's dispatch: about a quarter of a usage read's CPU.
 """
 
@@ -55,7 +55,9 @@ class APIHandler(WSGIHandler):
             settings.MIDDLEWARE = full_chain
         from api.fastlane import ServiceLane  # needs the apps loaded, as this handler does
 
-        self.lane = ServiceLane.build(settings.API_MIDDLEWARE, sorted(SERVICE_KEY_PATHS))
+        self.lane = ServiceLane.build(
+            settings.API_MIDDLEWARE, sorted(SERVICE_KEY_PATHS), SERVICE_KEY_PREFIXES
+        )
 
     def get_response(self, request):
         if self.lane is not None:

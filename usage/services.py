@@ -29,7 +29,7 @@ from accounts.errors import (
 )
 from accounts.models import BillingUnit, Customer, Project
 from accounts.periods import period_of
-from accounts.rawsql import decimal, fetch_one, param_date, param_datetime
+from accounts.rawsql import aware, decimal, fetch_one, param_date, param_datetime
 from accounts.services.customers import customer_get_or_create
 from usage.alerts import ALERT_PERCENTS, usage_alert_levels, usage_alerts_send
 from usage.models import MonthlyUsage, Session, SessionStatus
@@ -567,9 +567,7 @@ def _started(
 
 
 def _recorded_session(session_id: str, customer_id: int) -> Session:
-    session = (
-        Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
-    )
+    session = _session_read(session_id)
     if session is None:
         raise RuntimeError(f"session {session_id!r} vanished after a unique-key conflict")
     if session.customer_id != customer_id:
@@ -577,6 +575,48 @@ def _recorded_session(session_id: str, customer_id: int) -> Session:
             f"session_id {session_id!r} is already recorded for another customer.",
             field="session_id",
         )
+    return session
+
+
+_SESSION_READ_SQL = """
+    SELECT s.id, s.session_id, s.customer_id, s.project_id, s.period, s.status, s.started_at,
+        s.ended_at, s.minutes, c.external_id, p.project_id
+    FROM usage_session s
+    JOIN billing_customer c ON c.id = s.customer_id
+    JOIN billing_project p ON p.id = s.project_id
+    WHERE s.session_id = %s
+"""
+
+
+def _session_read(session_id: str) -> Session | None:
+    """The session, with its customer's user_id and its project: what the API shows of it.
+    Plain SQL: the ORM's query with `select_related` cost an end two fifths of its CPU."""
+    row = fetch_one(_SESSION_READ_SQL, [session_id])
+    if row is None:
+        return None
+    (pk, sid, customer_id, project_pk, period, status, started, ended, minutes, *names) = row
+    external_id, project_id = names
+    session = Session.from_db(
+        "default",
+        _SESSION_FIELDS,
+        [
+            pk,
+            sid,
+            customer_id,
+            project_pk,
+            _as_date(period),
+            status,
+            aware(started),
+            aware(ended),
+            None if minutes is None else decimal(minutes),
+        ],
+    )
+    session.customer = Customer.from_db(
+        "default", ["id", "external_id"], [customer_id, external_id]
+    )
+    session.project = Project.from_db(
+        "default", ["id", "customer_id", "project_id"], [project_pk, customer_id, project_id]
+    )
     return session
 
 
@@ -645,9 +685,7 @@ def session_end(
                 if alert_due:
                     # Recorded (and queued) in this transaction, with the minutes it counts.
                     usage_alert_for(customer_id=customer_id, period=_as_date(period))
-    session = (
-        Session.objects.select_related("customer", "project").filter(session_id=session_id).first()
-    )
+    session = _session_read(session_id)
     if session is None:
         raise NotFound(f"No session {session_id!r}.")
     if ended is not None:

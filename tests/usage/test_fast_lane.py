@@ -4,6 +4,7 @@ dispatch give (status, headers, body), errors included, and is counted once; wha
 middleware would answer itself, the chain answers."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -18,7 +19,7 @@ from api.fastlane import ServiceLane
 from config.wsgi import SERVICE_KEY_PATHS, APIHandler, api_application, application
 from tests.accounts.factories import CustomerFactory, plan
 from tests.support.wsgi import answer, environ
-from usage.api.views import SessionStartView, UsageHistoryView, UsageView
+from usage.api.views import SessionEndView, SessionStartView, UsageHistoryView, UsageView
 from usage.models import MonthlyUsage, Session
 from usage.ratelimit import rate_limit_count
 
@@ -48,7 +49,7 @@ def lanes(monkeypatch):
             monkeypatch.setattr(api_application, "lane", None)
 
     lanes = Lanes()
-    for view in (UsageView, SessionStartView):
+    for view in (UsageView, SessionStartView, SessionEndView):
         original = view.fast_lane
 
         def counted(self, request, original=original):
@@ -69,12 +70,17 @@ def start(key: str, body: str, **headers):
     )
 
 
+def end(key: str, session_id: str, body: str):
+    path = f"/api/v1/sessions/{session_id}/end"
+    return answer(application, environ("POST", path, body=body.encode(), key=key))
+
+
 @pytest.fixture
 def alice(db):
     return CustomerFactory(external_id="alice", plan=plan("growth"))
 
 
-def test_the_lane_is_on_for_the_two_hot_paths():
+def test_the_lane_is_on_for_the_hot_paths():
     assert api_application.lane is not None
     assert api_application.lane.routes == {
         ("GET", "/billing/usage"): UsageView,
@@ -292,3 +298,55 @@ class _AlsoBrowsable(UsageView):
 def test_the_lane_never_answers_for_a_view_drf_would_check_more_of(view):
     assert ServiceLane.takes(UsageView) and ServiceLane.takes(SessionStartView)
     assert not ServiceLane.takes(view)
+
+
+def test_ends_and_their_repeats_answer_as_drf_does(service_key, alice, lanes):
+    for session_id in ("s1", "s2"):
+        start(service_key, f'{{"session_id": "{session_id}", "user_id": "alice"}}')
+    taken = lanes.fast
+    ended = end(service_key, "s1", '{"status": "succeeded", "minutes": "2.5"}')
+    repeated = end(service_key, "s1", '{"status": "succeeded", "minutes": "2.5"}')
+    assert lanes.fast - taken == 2
+    lanes.drf()
+    repeated_by_drf = end(service_key, "s1", '{"status": "succeeded", "minutes": "2.5"}')
+    other = end(service_key, "s2", '{"status": "failed", "minutes": 1}')
+    assert ended[0] == repeated[0] == other[0] == 200
+    assert ended == repeated == repeated_by_drf
+    assert other[1].keys() == ended[1].keys()  # the lengths differ, with the body
+    assert json.loads(other[2]).keys() == json.loads(ended[2]).keys()
+    usage = MonthlyUsage.objects.get(customer=alice)
+    assert (usage.successful_sessions, usage.failed_sessions) == (1, 1)
+    assert usage.total_minutes == Decimal("3.50")
+
+
+@pytest.mark.parametrize(
+    ("session_id", "body", "status"),
+    [
+        ("nobody", '{"status": "succeeded", "minutes": 1}', 404),
+        ("s1", '{"status": "active", "minutes": 1}', 400),
+        ("s1", '{"status": "succeeded", "minutes": -1}', 400),
+        ("s1", '{"status": "succeeded"}', 400),
+        ("s1", "[1, 2]", 400),
+        ("s1", "{not json", 400),
+    ],
+)
+def test_refused_ends_answer_as_drf_does(service_key, alice, lanes, session_id, body, status):
+    start(service_key, '{"session_id": "s1", "user_id": "alice"}')
+    taken = lanes.fast
+    fast = end(service_key, session_id, body)
+    assert lanes.fast - taken == 1
+    lanes.drf()
+    assert end(service_key, session_id, body) == fast
+    assert fast[0] == status
+    assert Session.objects.get(session_id="s1").status == "active"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/sessions/s1/end/", "/api/v1/sessions/s1/ending", "/api/v1/sessions/a/b/end"]
+)
+def test_other_paths_under_the_sessions_take_the_chain(service_key, alice, lanes, path):
+    start(service_key, '{"session_id": "s1", "user_id": "alice"}')
+    taken = lanes.fast
+    env = environ("POST", path, body=b'{"status": "succeeded", "minutes": 1}', key=service_key)
+    assert answer(application, env)[0] in (301, 404)
+    assert lanes.fast == taken

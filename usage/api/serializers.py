@@ -83,6 +83,24 @@ class SessionEndInput(serializers.Serializer):
         max_digits=10, decimal_places=2, min_value=0, max_value=100000
     )
 
+    @classmethod
+    def validated(cls, data) -> dict:
+        """The validated fields, or ValidationError with field errors.
+
+        A body of exactly the two fields is checked by the two fields above, without
+        building the serializer (a copy of its fields each time: a tenth of an end's CPU);
+        anything else, or a value they refuse, goes through the serializer, which words the
+        errors."""
+        if isinstance(data, dict) and data.keys() == {"status", "minutes"}:
+            fields = cls._declared_fields
+            try:
+                return {name: fields[name].run_validation(data[name]) for name in data}
+            except serializers.ValidationError:
+                pass
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
 
 class SessionOutput(serializers.Serializer):
     """A session as the API shows it. `payload()` builds it directly: on the session start

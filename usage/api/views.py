@@ -137,8 +137,9 @@ def _started(data) -> tuple[dict, int]:
     return SessionOutput.payload(result.session), created
 
 
-class SessionEndView(APIView):
+class SessionEndView(ServiceFastLane, APIView):
     permission_classes = [IsService]
+    fast_lane_method = "POST"
 
     @extend_schema(
         summary="Report a session end (a repeat changes nothing)",
@@ -146,11 +147,16 @@ class SessionEndView(APIView):
         responses={200: SessionOutput, 400: ERROR, 401: ERROR, 404: ERROR},
     )
     def post(self, request, session_id: str):
-        # Ends are never rate-limited: refusing one would keep a concurrency slot held.
-        data = SessionEndInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = session_end(session_id=session_id, **data.validated_data)
-        return Response(SessionOutput.payload(result.session))
+        return Response(*_ended(session_id, request.data))
+
+    def fast_lane(self, request):
+        return _ended(self.kwargs["session_id"], json_body(request))
+
+
+def _ended(session_id: str, data) -> tuple[dict, int]:
+    # Ends are never rate-limited: refusing one would keep a concurrency slot held.
+    result = session_end(session_id=session_id, **SessionEndInput.validated(data))
+    return SessionOutput.payload(result.session), status.HTTP_200_OK
 
 
 class PlanListView(APIView):
