@@ -1,4 +1,4 @@
-"""api/fastlane.py's service lane on the two hot endpoints, as gunicorn calls the application
+"""api/fastlane.py's service lane on the hot endpoints, as gunicorn calls the application
 (config/wsgi.py): each request the lane answers gets the answer the middleware chain and DRF's
 dispatch give (status, headers, body), errors included, and is counted once; whatever a
 middleware would answer itself, the chain answers."""
