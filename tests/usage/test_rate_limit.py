@@ -1,8 +1,10 @@
+import time
+
 import pytest
 import time_machine
 
 from accounts.models import Plan
-from usage.ratelimit import WINDOW_SECONDS, _redis_counter, rate_limit_count
+from usage.ratelimit import WINDOW_SECONDS, _redis_counter, rate_limit_begin, rate_limit_count
 
 URL = "/billing/usage"
 REDIS_14 = "redis://127.0.0.1:6379/14"
@@ -124,3 +126,46 @@ def test_the_redis_counter_sends_keys_of_any_text_byte_for_byte(redis_cache):
     (key,) = redis_cache.keys("ratelimit-test*:rl:zoë-東京*")
     assert key.decode().endswith(f":rl:{subject}:10")
     assert redis_cache.get(key) == b"2"
+
+
+@pytest.mark.django_db
+def test_a_read_is_counted_while_its_query_runs(api, redis_cache):
+    """The read's count goes to Redis before its query goes to PostgreSQL (the worker waits
+    once for both): by the time the query runs, Redis has the count."""
+    from django.db import connection
+
+    seen_by_the_query = []
+
+    def at_the_query(execute, sql, params, many, context):
+        if "monthlyusage" in sql.lower():
+            deadline = time.monotonic() + 1
+            while not redis_cache.keys("ratelimit-test*:rl:alice:*") and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.005)
+            seen_by_the_query.append(len(redis_cache.keys("ratelimit-test*:rl:alice:*")))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(at_the_query):
+        response = api.get(URL, {"user_id": "alice"})
+    assert response.status_code == 200
+    assert seen_by_the_query == [1]
+    (key,) = redis_cache.keys("ratelimit-test*:rl:alice:*")
+    assert redis_cache.get(key) == b"1"  # counted once
+
+
+def test_a_count_begun_is_never_answered_with_another_counts_reply(redis_cache):
+    carol = rate_limit_begin(subject="carol", now=600.0)
+    # Another count on the same connection before carol's answer is read: each gets its own.
+    assert rate_limit_count(subject="dave", now=600.0) == 1
+    assert rate_limit_count(subject="dave", now=601.0) == 2
+    assert carol() == 1
+    assert carol() == 1  # read once, then kept
+    assert rate_limit_count(subject="carol", now=601.0) == 2
+
+
+def test_a_count_begun_is_answered_once_redis_has_forgotten_its_script(redis_cache):
+    redis_cache.script_flush()
+    erin = rate_limit_begin(subject="erin", now=600.0)
+    assert erin() == 1
+    assert rate_limit_begin(subject="erin", now=601.0)() == 2

@@ -23,7 +23,7 @@ from usage.api.serializers import (
     UsageOutput,
 )
 from usage.metrics import metrics_text
-from usage.ratelimit import rate_limit_check
+from usage.ratelimit import rate_limit_begin, rate_limit_check, rate_limit_enforce
 from usage.selectors import usage_forecast, usage_history, usage_summary
 from usage.services import session_end, session_start
 
@@ -52,8 +52,13 @@ class UsageView(ServiceFastLane, APIView):
 
 
 def _usage_of(external_id: str) -> dict:
-    summary = usage_summary(external_id=external_id)
-    rate_limit_check(subject=external_id, limit=summary.plan.requests_per_minute)
+    # Counted as it is read: Redis answers the count while PostgreSQL answers the query.
+    counted = rate_limit_begin(subject=external_id)
+    try:
+        summary = usage_summary(external_id=external_id)
+    finally:
+        requests_this_minute = counted()
+    rate_limit_enforce(count=requests_this_minute, limit=summary.plan.requests_per_minute)
     return UsageOutput.from_summary(
         summary, external_id=external_id, forecast=usage_forecast(summary)
     )
