@@ -152,7 +152,8 @@ class CustomerChangePlanMixin:
         if customer.complimentary:
             parts.append(
                 format_html(
-                    ' <span class="flag flag-more" data-testid="complimentary">complimentary</span>'
+                    ' <span class="flag flag-more" data-testid="complimentary">{}</span>',
+                    "complimentary",
                 )
             )
         if customer.pending_plan_id:

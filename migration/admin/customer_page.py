@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.admin.readonly import computed_once
 from accounts.formatting import count, day, moment, money
 from accounts.models import Customer
 from accounts.periods import period_of
@@ -80,6 +81,7 @@ class CustomerPageMixin:
         return readonly + [field for _, fields in SECTIONS for field in fields]
 
     @admin.display(description="usage")
+    @computed_once
     def usage_now(self, customer: Customer):
         summary = usage_summary_for(customer=customer, period=period_of())
         plan = summary.plan
@@ -101,6 +103,7 @@ class CustomerPageMixin:
         )
 
     @admin.display(description="month by month")
+    @computed_once
     def usage_months(self, customer: Customer):
         rows = []
         for month in usage_history_for(customer):
@@ -118,6 +121,7 @@ class CustomerPageMixin:
         return _table(["month", "used / included", "%", ""], rows, "No usage yet.")
 
     @admin.display(description="subscription")
+    @computed_once
     def subscription(self, customer: Customer):
         view = customer_subscription(customer=customer)
         if view is None:
@@ -138,6 +142,7 @@ class CustomerPageMixin:
         )
 
     @admin.display(description="invoices")
+    @computed_once
     def invoices(self, customer: Customer):
         rows = [
             (
@@ -155,6 +160,7 @@ class CustomerPageMixin:
         return _table(["invoice", "date", "amount", "status", ""], rows, "No invoices.")
 
     @admin.display(description="e-mails")
+    @computed_once
     def emails_sent(self, customer: Customer):
         emails = customer.emails.order_by("-created_at", "-id")[:EMAILS_SHOWN]
         rows = [
@@ -173,6 +179,7 @@ class CustomerPageMixin:
         return _table(["when", "what", "status", "to"], rows, "No e-mails.")
 
     @admin.display(description="changes")
+    @computed_once
     def plan_history(self, customer: Customer):
         changes = customer.plan_changes.select_related("from_plan", "to_plan").order_by(
             "-created_at", "-id"
