@@ -23,6 +23,7 @@ from usage.selectors import customers_with_usage
 class ProjectInline(TabularInline):
     model = Project
     extra = 0
+    hide_title = True  # the row shows its project id; the title read "67/default"
     fields = ["project_id", "created_at"]
     readonly_fields = ["created_at"]
 

@@ -155,12 +155,16 @@ def test_the_key_decides_between_the_test_and_the_live_dashboard(settings):
 
 def test_a_customer_without_stripe_or_usage_reads_plainly(staff_client):
     walk_in = CustomerFactory(plan=plan("free"), external_id="walk-in")
+    walk_in.projects.create(project_id="default")
 
-    page = text(page_of(staff_client, walk_in))
+    html = page_of(staff_client, walk_in)
+    page = text(html)
 
     assert "0 / 100 sessions (0%)" in page
     assert "No Stripe subscription." in page and "No invoices." in page
     assert "No e-mails." in page and "No changes." in page
+    # Its project reads as its id, not as "<customer pk>/default" above it.
+    assert 'value="default"' in html and f"{walk_in.pk}/default" not in page
 
 
 def test_the_add_form_has_no_sections(staff_client):
