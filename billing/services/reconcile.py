@@ -2,7 +2,9 @@
 what Stripe says now (the governing subscription's price gives the plan, its status ours).
 Drift (a lost webhook, a change made in Stripe's dashboard) is reported by `user_id`, and with
 `fix` Stripe's state is applied through the same path as a webhook, audited with source
-`reconcile`. A customer whose own price move is still on its way to Stripe is not drift."""
+`reconcile`. A customer whose own price move is still on its way to Stripe is not drift; one
+whose price move failed is, and the fix cannot mend it (our plan stands until the move is
+sent again): the line says so, and only a customer left with no drift is counted as fixed."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from billing.services.subscriptions import (
     UnknownStripePrice,
     governing_subscription,
     plan_for_subscription,
+    plan_held_for_our_move,
     subscription_state_apply,
 )
 
@@ -41,6 +44,7 @@ class ReconcileRun:
     checked: int = 0
     drifted: list[Drift] = field(default_factory=list)
     fixed: int = 0
+    not_fixed: list[Drift] = field(default_factory=list)  # what --fix left as it was
     errors: list[str] = field(default_factory=list)  # customers Stripe could not tell about
 
 
@@ -51,10 +55,17 @@ def _drift(customer: Customer) -> tuple[str, ...]:
     differences = []
     plan = plan_for_subscription(state, current=customer.plan)
     if plan.pk != customer.plan_id:
-        differences.append(
+        difference = (
             f"plan {customer.plan.code} here, {plan.code} at Stripe "
             f"(subscription {state.subscription_id} is {state.status})"
         )
+        if plan_held_for_our_move(state):
+            # Pending moves are not drift (left out above): this one failed.
+            difference += (
+                f": our move to {customer.plan.code}'s price failed; send it again "
+                "(admin: Stripe price moves, or `manage.py stripe_price_moves --retry`)"
+            )
+        differences.append(difference)
     status = STATUS_FROM_STRIPE.get(state.status)
     if status is not None and status != customer.status:
         differences.append(f"status {customer.status} here, {status} at Stripe")
@@ -102,7 +113,11 @@ def stripe_reconcile(*, fix: bool = False, user_ids: tuple[str, ...] = ()) -> Re
                 source=ChangeSource.RECONCILE,
                 actor="reconcile",
             )
-            run.fixed += 1
+            left = _drift(customer)  # the customer as the fix left it
+            if left:
+                run.not_fixed.append(Drift(customer.external_id, left))
+            else:
+                run.fixed += 1
     if run.drifted or run.errors:
         logger.warning(
             "stripe reconciliation found drift",
@@ -110,6 +125,7 @@ def stripe_reconcile(*, fix: bool = False, user_ids: tuple[str, ...] = ()) -> Re
                 "checked": run.checked,
                 "drifted": [d.user_id for d in run.drifted][:100],
                 "fixed": run.fixed,
+                "not_fixed": [d.user_id for d in run.not_fixed][:100],
                 "errors": len(run.errors),
             },
         )

@@ -203,9 +203,7 @@ def subscription_state_apply(
         # subscription (its late or replayed events) no longer decides the plan.
         return []
     status = STATUS_FROM_STRIPE[state.status]
-    if state.status in LIVE_STATUSES and latest_move_awaited(
-        subscription_id=state.subscription_id, price_ids=state.price_ids
-    ):
+    if plan_held_for_our_move(state):
         # Our plan change is ahead of Stripe: its price move is still to be sent (outbox,
         # `billing/services/stripe_price_moves.py`). The old price must not move the
         # customer back; the move's own webhook brings Stripe in line with the plan.
@@ -256,6 +254,14 @@ def subscription_state_apply(
     customer.stripe_subscription_id = locked.stripe_subscription_id
     customer.stripe_state_at = locked.stripe_state_at
     return changes
+
+
+def plan_held_for_our_move(state: SubscriptionState) -> bool:
+    """Whether our newest price move of this live subscription has not reached Stripe yet
+    (pending or failed): our plan is then ahead of Stripe's price and stands."""
+    return state.status in LIVE_STATUSES and latest_move_awaited(
+        subscription_id=state.subscription_id, price_ids=state.price_ids
+    )
 
 
 def plan_for_subscription(state: SubscriptionState, *, current: Plan) -> Plan:

@@ -9,9 +9,11 @@ from io import StringIO
 import pytest
 import stripe
 from django.core.management import call_command
+from django.test import override_settings
 
 from accounts.models import ChangeSource, Customer, PlanChange
-from billing.models import StripePriceMove
+from accounts.services.plan_change import customer_change_plan
+from billing.models import PriceMoveStatus, StripePriceMove
 from tests.accounts.factories import plan
 from tests.support.stripe import OPTIONS, Helpers, subscribed
 
@@ -71,3 +73,24 @@ def test_a_status_stripe_changed_is_drift_too(api, held_standin):
     assert "carol: status active here, past_due at Stripe" in out
     reconcile("--fix", "--customers", "carol")
     assert Customer.objects.get(external_id="carol").status == "past_due"
+
+
+def test_a_failed_price_move_is_drift_that_the_fix_names_and_does_not_count(api, held_standin):
+    subscribed(api, held_standin, "dora")  # Starter through Checkout
+    dora = Customer.objects.get(external_id="dora")
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        customer_change_plan(  # its price move is recorded, not sent
+            customer=dora,
+            plan=plan("growth"),
+            source=ChangeSource.ADMIN,
+            actor="admin:staff",
+            reason="upgrade by staff",
+        )
+    StripePriceMove.objects.update(status=PriceMoveStatus.FAILED, last_error="refused")
+
+    out = reconcile("--fix")
+
+    assert "not fixed: dora: plan growth here, starter at Stripe" in out
+    assert "our move to growth's price failed; send it again" in out
+    assert "1 drifted, 0 fixed, 1 not (above)." in out
+    assert Customer.objects.get(external_id="dora").plan.code == "growth"  # our plan stands

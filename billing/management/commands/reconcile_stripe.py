@@ -31,7 +31,15 @@ class Command(BaseCommand):
         for error in run.errors:
             self.stderr.write(f"not checked: {error}")
         summary = f"Checked {run.checked:,} customer(s): {len(run.drifted):,} drifted"
-        if fix:
+        if fix and run.not_fixed:
+            for drift in run.not_fixed:
+                self.stdout.write(f"not fixed: {drift.line()}")
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{summary}, {run.fixed:,} fixed, {len(run.not_fixed):,} not (above)."
+                )
+            )
+        elif fix:
             self.stdout.write(self.style.SUCCESS(f"{summary}, {run.fixed:,} fixed."))
         elif run.drifted:
             self.stdout.write(self.style.WARNING(f"{summary}; run with --fix to apply Stripe's."))
