@@ -23,6 +23,16 @@ if not SECRET_KEY:
             "or set DEBUG=true for local development only."
         )
     SECRET_KEY = "django-insecure-local-development-only-never-in-production"  # noqa: S105
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):
+    # What `check --deploy` calls a weak key (security.W009), refused at start-up: a default
+    # or short key signs sessions and sign-in links anyone could forge.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: it needs 50 or more characters, 5 or more of "
+        "them different, and no 'django-insecure-' prefix (a default key). Generate one with "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -295,6 +305,12 @@ if STRIPE_SECRET_KEY and not re.fullmatch(
         "from the Stripe dashboard, Developers → API keys)."
     )
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+if STRIPE_LIVE_MODE and DEBUG:
+    # A live key is production: DEBUG there shows tracebacks and settings to anyone.
+    raise ImproperlyConfigured(
+        "DEBUG is on with a live Stripe key (production). Set DEBUG=false, or use an sk_test_ "
+        "key on a development machine."
+    )
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")

@@ -40,6 +40,34 @@ def test_production_refuses_to_start_without_secret_key():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "secret_key",
+    [
+        "django-insecure-local-development-only-never-in-production",  # the default
+        "x",
+        "0123456789" * 4,
+        "ab" * 30,
+    ],
+)
+def test_production_refuses_to_start_with_a_default_or_weak_secret_key(secret_key):
+    result = manage(
+        "check", DEBUG="false", SECRET_KEY=secret_key, DATABASE_URL="sqlite:////tmp/unused.sqlite3"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production" in result.stderr
+
+
+def test_debug_is_refused_with_a_live_stripe_key():
+    result = manage(
+        "check",
+        DEBUG="true",
+        STRIPE_SECRET_KEY="sk_live_" + "a1B2c3D4" * 4,
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+    )
+    assert result.returncode != 0
+    assert "DEBUG is on with a live Stripe key" in result.stderr
+
+
 def test_check_deploy_passes_with_production_settings():
     result = manage(
         "check",
@@ -91,7 +119,8 @@ def test_check_deploy_warns_about_a_per_process_cache():
 def test_stand_in_base_is_refused_with_a_live_key():
     result = manage(
         "check",
-        DEBUG="true",
+        DEBUG="false",
+        SECRET_KEY="a-production-grade-secret-key-with-enough-length-and-variety-8f3K2pQ9zX",
         STRIPE_SECRET_KEY="sk_live_" + "x" * 24,
         STRIPE_API_BASE="http://127.0.0.1:12111",
         DATABASE_URL="sqlite:////tmp/unused.sqlite3",
