@@ -1,8 +1,13 @@
-"""The one way to name who made a request, as audit rows and batches record it."""
+"""The one way to name who made a request, and why, as audit rows and batches record it."""
 
 from __future__ import annotations
 
 import getpass
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.errors import InvalidInput
 
 
 def request_actor(request) -> str:
@@ -26,3 +31,15 @@ def admin_actor(user) -> str:
 def command_actor() -> str:
     """A management command run by hand (or by cron): "command:USER"."""
     return f"command:{getpass.getuser()}"
+
+
+def posted_reason(request) -> str:
+    """Why, as staff typed it in a form's `reason` field: trimmed; InvalidInput for text no
+    database column stores (a NUL character), which would otherwise fail the save."""
+    try:
+        return forms.CharField(required=False).clean(request.POST.get("reason", ""))
+    except ValidationError:
+        raise InvalidInput(
+            "The reason holds a NUL character, which cannot be stored: type it again.",
+            field="reason",
+        ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.http import JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
@@ -56,6 +58,30 @@ def api_exception_handler(exc, context):
 
 
 API_PREFIXES = ("/api/", "/billing/", "/webhooks/", "/healthz", "/metrics")
+
+
+def json_methods(*methods: str):
+    """Django's `require_http_methods` for a plain view under the API's paths: another method
+    gets the API's JSON 405 (as DRF words it), with `Allow`."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def only_these(request, *args, **kwargs):
+            if request.method not in methods:
+                response = JsonResponse(
+                    {
+                        "code": "method_not_allowed",
+                        "detail": f'Method "{request.method}" not allowed.',
+                    },
+                    status=405,
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return only_these
+
+    return decorator
 
 
 def json_not_found(request, exception=None):

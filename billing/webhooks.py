@@ -28,7 +28,6 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from django_tasks import task
 from djstripe import signals
 from djstripe.event_handlers import djstripe_receiver
@@ -37,6 +36,7 @@ from djstripe.models.webhooks import get_remote_ip
 from djstripe.settings import djstripe_settings
 
 from accounts.errors import BillingError
+from api.errors import json_methods
 from api.metrics import counter_increment
 from billing import stripe_gateway
 from billing.services.stripe_webhook_endpoint import WEBHOOK_EVENTS, webhook_endpoint_get
@@ -63,7 +63,7 @@ def _refused(status: int, code: str, detail: str) -> JsonResponse:
 @csrf_exempt
 @login_not_required
 @transaction.non_atomic_requests
-@require_POST
+@json_methods("POST")
 def stripe_webhook(request):
     endpoint = webhook_endpoint_get()
     if endpoint is None:

@@ -1,12 +1,15 @@
 """The admin site as a whole: the actions of every registered admin, ours and the
 third-party apps' (dj-stripe's resync and sync-all, which call Stripe; django-axes' cleanup),
 need the change permission when they declare none, which Django reads as "anyone who may
-view". Applied once every app's admin is registered (config/urls.py)."""
+view", and refuse a selection that is not ids. Applied once every app's admin is registered
+(config/urls.py)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.admin import AdminSite
+from django.contrib import admin, messages
+from django.contrib.admin import AdminSite, helpers
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 
@@ -21,6 +24,36 @@ def actions_need_a_permission(site: AdminSite) -> int:
                 function.allowed_permissions = ("change",)
                 changed += 1
     return changed
+
+
+def actions_refuse_a_selection_of_non_ids(site: AdminSite) -> None:
+    """Django builds an action's queryset from whatever `_selected_action` holds and fails
+    with a 500 on the first value that is not an id of the model (`abc`, a NUL), before any
+    permission or confirmation: every registered admin refuses such a selection with a
+    message instead, and nothing runs."""
+    for model, model_admin in site._registry.items():
+        model_admin.response_action = _selection_checked(model, model_admin)
+
+
+def _selection_checked(model, model_admin):
+    respond = model_admin.response_action
+    pk = model._meta.pk
+
+    def response_action(request, queryset):
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                pk.to_python(value)
+            except ValidationError:
+                model_admin.message_user(
+                    request,
+                    "The selection holds something that is not a row of this list: nothing "
+                    "was done. Tick the rows again, then choose the action.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return respond(request, queryset)
+
+    return response_action
 
 
 def app_list_once_per_request(site: AdminSite) -> None:

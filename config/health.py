@@ -4,14 +4,14 @@ import logging
 
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
 
+from api.errors import json_methods
 from api.metrics import cache_up
 
 logger = logging.getLogger(__name__)
 
 
-@require_GET
+@json_methods("GET", "HEAD")
 def healthz(request):
     """200 `ok`; 200 `degraded` when only the cache is down (the API keeps serving, without
     rate limits); 503 when the database is down."""

@@ -3,11 +3,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.webhooks import stripe_webhook
-from config.admin_site import actions_need_a_permission, app_list_once_per_request
+from config.admin_site import (
+    actions_need_a_permission,
+    actions_refuse_a_selection_of_non_ids,
+    app_list_once_per_request,
+)
 from config.health import healthz
 
 # Every admin action declares a permission (third-party ones get "change").
 actions_need_a_permission(admin.site)
+actions_refuse_a_selection_of_non_ids(admin.site)
 app_list_once_per_request(admin.site)
 
 admin.site.site_header = "AI-Gate billing"

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from unfold.admin import ModelAdmin
 
-from accounts.actors import admin_actor
+from accounts.actors import admin_actor, posted_reason
 from accounts.errors import BillingError
 from accounts.estimates import default_minutes_per_session, minutes_per_session_stored
 from accounts.models import MinutesPerSessionChange
@@ -90,7 +90,7 @@ class MinutesPerSessionAdmin(ModelAdmin):
                 scope=scope,
                 statistic=statistic,
                 expected=expected or None,
-                reason=request.POST.get("reason", "").strip(),
+                reason=posted_reason(request),
                 actor=admin_actor(request.user),
             )
         except BillingError as exc:

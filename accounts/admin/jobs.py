@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 
 from accounts.admin.readonly import ReadOnlyAdmin
 from accounts.jobs import LABELS, job_context, job_progress
@@ -37,6 +38,6 @@ class BackgroundJobAdmin(ReadOnlyAdmin):
         return f"{progress['phase']}: {progress['done']:,} of {progress['total']:,}"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = BackgroundJob.objects.filter(pk=object_id).first()
+        job = self.get_object(request, unquote(object_id))  # None: no such job, or not an id
         extra = {**job_context(job), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)

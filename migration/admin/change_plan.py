@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -92,9 +92,14 @@ class CustomerChangePlanMixin:
         ]
 
     def change_plan_view(self, request, object_id):
-        customer = get_object_or_404(
-            Customer.objects.select_related("plan", "pending_plan"), pk=object_id
-        )
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            customer = Customer.objects.select_related("plan", "pending_plan").get(
+                pk=unquote(object_id)
+            )
+        except (Customer.DoesNotExist, ValueError):  # no such id, or not an id at all
+            raise Http404("No customer has this id.") from None
         if not self.has_change_permission(request, customer):
             raise PermissionDenied
         form = ChangePlanForm(request.POST if request.method == "POST" else None, customer=customer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.actors import request_actor
+from accounts.actors import posted_reason, request_actor
 from accounts.errors import BillingError, Conflict
 from accounts.jobs import job_context, job_start
 from accounts.models import BatchKind, BatchStatus, MigrationBatch
@@ -228,7 +229,11 @@ class MigrationBatchAdminMixin:
         return own + urls
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        batch = get_object_or_404(MigrationBatch, pk=object_id)
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:  # no such batch, or not an id: the admin's own answer
+            return super().change_view(request, object_id, form_url, extra_context)
         customer_url = reverse("admin:accounts_customer_change", args=["__pk__"])
         rows, page = _report_rows(batch.report or {}, request.GET.get("page"), customer_url)
         price_moves = price_move_counts(batch_id=batch.pk)
@@ -300,7 +305,7 @@ class MigrationBatchAdminMixin:
                     batch=batch,
                     actor=request_actor(request),
                     created_by=request.user,
-                    options={"force": force, "reason": request.POST.get("reason", "")[:200]},
+                    options={"force": force, "reason": posted_reason(request)[:200]},
                 )
                 self.message_user(
                     request,

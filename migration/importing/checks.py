@@ -123,6 +123,8 @@ def _month(value: str, current: date) -> date:
     year, month = int(match[1]), int(match[2])
     if not 1 <= month <= 12:
         raise _Bad(f"month {value} does not exist (months are 01 to 12)")
+    if year < EARLIEST.year:  # year 0 included, which no date holds
+        raise _Bad(f"month {value} is before {EARLIEST:%Y}: not a month of the old system")
     period = date(year, month, 1)
     if period < EARLIEST:
         raise _Bad(f"month {value} is before {EARLIEST:%Y}: not a month of the old system")
@@ -136,7 +138,10 @@ def _created_at(value: str, now: datetime) -> datetime | None:
         return None
     if _UNIX_TIME.fullmatch(value):
         # Unix time, as SQLite/D1 often stores it: seconds, or milliseconds (13 digits).
-        moment = datetime.fromtimestamp(int(value) / (1000 if len(value) == 13 else 1), UTC)
+        seconds = int(value) / (1000 if len(value) == 13 else 1)
+        if seconds > now.timestamp():  # past year 9999 too, which no date holds
+            raise _Bad(f"created_at {value} is in the future")
+        moment = datetime.fromtimestamp(seconds, UTC)
     else:
         try:
             moment = datetime.fromisoformat(value)

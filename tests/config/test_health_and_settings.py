@@ -168,3 +168,17 @@ def test_a_stripe_key_dj_stripe_would_refuse_is_refused_at_start_up(key):
 def test_stripe_secret_and_restricted_keys_are_accepted(key):
     result = manage("check", **{**PRODUCTION, "STRIPE_SECRET_KEY": key})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_healthz_answers_head_and_refuses_other_methods_in_json(client):
+    assert client.head("/healthz").status_code == 200  # a load balancer's probe
+    response = client.post("/healthz")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response.json() == {"code": "method_not_allowed", "detail": 'Method "POST" not allowed.'}
+
+
+def test_the_webhook_endpoint_refuses_other_methods_in_json(client):
+    response = client.get("/webhooks/stripe")
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.json()["code"] == "method_not_allowed"

@@ -80,6 +80,9 @@ def rejected(tmp_path, customers: str | bytes, usage: str | bytes | None = None)
         ),
         ("alice,a@example.com,pro,,,,2999-01-01", "created_at 2999-01-01 is in the future"),
         ("alice,a@example.com,pro,,,,1999-12-31", "created_at 1999-12-31 is before 2000"),
+        # Unix seconds past year 9999 and year 0: no date holds them (was a traceback).
+        ("alice,a@example.com,pro,,,,999999999999", "created_at 999999999999 is in the future"),
+        ("alice,a@example.com,pro,,,,0000-01-01", "created_at '0000-01-01' is not a date"),
     ],
 )
 def test_bad_customer_row(tmp_path, row, error):
@@ -105,6 +108,7 @@ def test_bad_customer_row(tmp_path, row, error):
         ("alice,,10,5,4", "month must be written YYYY-MM (e.g. 2025-09), not ''"),
         ("alice,2099-01,10,5,4", "month 2099-01 is in the future"),
         ("alice,1999-12,10,5,4", "month 1999-12 is before 2000: not a month of the old system"),
+        ("alice,0000-01,10,5,4", "month 0000-01 is before 2000: not a month of the old system"),
         ("alice,2026-08,10,5,4", "user_id 'alice' already has a row for 2026-08 on line 2"),
         ("ghost,2026-09,10,5,4", "user_id 'ghost' is neither in c.csv nor a customer here"),
     ],

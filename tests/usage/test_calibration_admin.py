@@ -74,6 +74,7 @@ def test_use_this_figure_is_audited_and_shown_in_the_history(staff_client):
         {"use": "all|median|1e999999"},
         {"use": "|||||"},
         {"use": "all|median|2.00", "reason": "x" * 5000},
+        {"use": "all|median|2.00", "reason": "bad\x00reason"},  # was a 500 on PostgreSQL
     ],
 )
 def test_hostile_or_stale_posts_change_nothing_or_are_clipped(staff_client, posted):
@@ -81,6 +82,10 @@ def test_hostile_or_stale_posts_change_nothing_or_are_clipped(staff_client, post
     assert response.status_code == 302
     follow = text(staff_client.get(PAGE).content.decode())
     changes = list(MinutesPerSessionChange.objects.all())
+    if "\x00" in posted.get("reason", ""):
+        assert changes == []
+        assert "The reason holds a NUL character, which cannot be stored" in follow
+        return
     if posted.get("reason"):  # a valid use with an overlong reason: kept, clipped
         assert len(changes[0].reason) == 255
         return
