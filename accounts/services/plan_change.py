@@ -118,6 +118,12 @@ class CustomerRow:
     pending_plan_id: int | None = None
     pending_plan_at: datetime | None = None
 
+    @property
+    def movable_subscription_id(self) -> str:
+        """The subscription whose price a plan change moves: none for an ended one (its id
+        stays in the snapshots)."""
+        return self.stripe_subscription_id if self.status != CustomerStatus.CANCELED else ""
+
     ROW_FIELDS = (
         "pk",
         "external_id",
@@ -228,10 +234,7 @@ class Transition:
     ) -> Transition:
         return cls(
             customer_id=row.customer_id,
-            # An ended subscription has no price left to move (its id stays in the snapshots).
-            stripe_subscription_id=row.stripe_subscription_id
-            if row.status != CustomerStatus.CANCELED
-            else "",
+            stripe_subscription_id=row.movable_subscription_id,
             from_plan=plans[before.plan_id],
             to_plan=plans[after.plan_id],
             before=state_snapshot(row, before, plans),

@@ -198,8 +198,9 @@ class MigrationPlan:
             "would_exceed": sum(1 for c in changes if c.would_exceed),
             "monthly_revenue_before_cents": sum(c.from_plan.price_cents for c in changes),
             "monthly_revenue_after_cents": sum(c.destination.price_cents for c in changes),
+            # As applying queues them: none for an ended subscription.
             "stripe_subscriptions": sum(
-                1 for c in changes if c.next_plan and c.row.stripe_subscription_id
+                1 for c in changes if c.next_plan and c.row.movable_subscription_id
             ),
             "scheduled_moves_follow": sum(1 for c in changes if c.scheduled_move_follows),
         }

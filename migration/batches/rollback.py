@@ -80,6 +80,9 @@ class RollbackPlan:
     rows: list[RollbackRow]
     now: datetime
     already_rolled_back: int = 0
+    # Customers already in the state the batch found them in (put back by hand): nothing to
+    # restore, and rolled back as far as the batch is concerned.
+    already_as_before: int = 0
     plans: dict[int, Plan] = field(default_factory=dict)
 
     @cached_property
@@ -114,6 +117,7 @@ class RollbackPlan:
             "left_alone": len(self.left_alone),
             "forced": len(self.conflicts) if self.force else 0,
             "already_rolled_back": self.already_rolled_back,
+            "already_as_before": self.already_as_before,
             "grandfathering_already_ended": len(self.ended_grandfathering),
         }
 
@@ -187,13 +191,9 @@ def migration_batch_rollback_plan(
             "customer_id", flat=True
         )
     )
+    if not changes:
+        raise Conflict(f"Batch {batch.pk} changed no customer: there is nothing to roll back.")
     pending = [change for change in changes if change[1] not in done]
-    if not pending:
-        raise Conflict(
-            f"Batch {batch.pk} is already rolled back"
-            if changes
-            else f"Batch {batch.pk} changed no customer: there is nothing to roll back."
-        )
     later = _later_changes(batch)
     queryset = Customer.objects.order_by("pk")
     if lock:
@@ -206,9 +206,13 @@ def migration_batch_rollback_plan(
             current[row.customer_id] = row
         progress("reading customers", len(current), len(ids))
     rows = []
+    as_before = 0
     for change_id, customer_id, before, after in pending:
         row = current[customer_id]
         now_snapshot = state_snapshot(row, row.state, plans)
+        if _migration_part(now_snapshot) == _migration_part(before):
+            as_before += 1
+            continue
         conflict = ""
         if customer_id in later:
             pk, source, actor, at = later[customer_id]
@@ -224,12 +228,17 @@ def migration_batch_rollback_plan(
                 conflict=conflict,
             )
         )
+    if not rows and (batch.status == BatchStatus.ROLLED_BACK or not as_before):
+        # Nothing left to restore, and nothing left to record: a batch whose customers were
+        # all put back by hand is still marked rolled back once.
+        raise Conflict(f"Batch {batch.pk} is already rolled back")
     return RollbackPlan(
         batch=batch,
         force=force,
         rows=rows,
         now=timezone.now(),
         already_rolled_back=len(done),
+        already_as_before=as_before,
         plans=plans,
     )
 
@@ -300,7 +309,11 @@ def migration_batch_rollback(
         )
         locked.status = BatchStatus.ROLLED_BACK
         locked.rolled_back_at = now
-        locked.rolled_back_count += len(plan.to_restore)
+        # Recounted, not added to: a customer already as before counts once, however many
+        # times the batch is rolled back.
+        locked.rolled_back_count = (
+            plan.already_rolled_back + len(plan.to_restore) + plan.already_as_before
+        )
         summary = plan.summary() | {
             "at": now.isoformat(),
             "actor": actor,

@@ -101,6 +101,11 @@ def rollback_summary_lines(plan: RollbackPlan, *, dry_run: bool) -> Iterator[str
             else ""
         )
     )
+    if summary["already_as_before"]:
+        yield (
+            f"Already as the batch found them (put back since), nothing to restore: "
+            f"{summary['already_as_before']:,}"
+        )
     if plan.left_alone:
         yield (
             f"Left alone, changed since by something else: {len(plan.left_alone):,} "

@@ -10,7 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from accounts.errors import InvalidInput
-from accounts.models import BatchKind
+from accounts.models import BatchKind, CustomerStatus
+from billing.models import StripePriceMove
+from migration.batches.apply import migration_run
 from migration.batches.planning import migration_plan
 from migration.batches.selection import CustomerSelection
 from tests.accounts.factories import CustomerFactory, plan
@@ -190,3 +192,24 @@ def test_the_dry_run_says_when_a_scheduled_change_comes_before_the_grandfathered
     assert lines[late.external_id].endswith(
         "a move to Starter on 2027-06-01, scheduled before this batch, still follows"
     )
+
+
+@pytest.mark.django_db
+def test_the_dry_run_counts_the_stripe_subscriptions_that_applying_moves():
+    """An ended subscription has no price left to move: applying queues no move for it, and
+    the dry run does not count it either."""
+    paying = legacy_customer(
+        "legacy_pro", stripe_customer_id="cus_1", stripe_subscription_id="sub_1"
+    )
+    legacy_customer(
+        "legacy_pro",
+        status=CustomerStatus.CANCELED,
+        stripe_customer_id="cus_2",
+        stripe_subscription_id="sub_2",
+    )
+    selection = CustomerSelection()  # every legacy customer
+    dry = migration_plan(kind=BatchKind.REMAP, selection=selection)
+    batch = migration_run(kind=BatchKind.REMAP, selection=selection)
+    moves = StripePriceMove.objects.filter(batch=batch)
+    assert list(moves.values_list("subscription_id", flat=True)) == [paying.stripe_subscription_id]
+    assert dry.totals["stripe_subscriptions"] == moves.count() == 1

@@ -16,7 +16,7 @@ from accounts.models import (
     Plan,
     PlanChange,
 )
-from accounts.services.plan_change import customer_state
+from accounts.services.plan_change import customer_change_plan, customer_state
 from migration.batches.apply import migration_batch_create, migration_run
 from migration.batches.selection import CustomerSelection
 from tests.accounts.factories import CustomerFactory, PlanChangeFactory, plan
@@ -159,6 +159,52 @@ class TestRollbackBatch:
         assert migration_fields(customer)[0] == "legacy_build"
         customer.refresh_from_db()
         assert customer.status == "past_due"  # not a migration field: left as it is
+
+    def test_a_customer_put_back_by_hand_is_as_before_once_and_not_restored_again(self):
+        put_back = legacy_customer("legacy_pro")
+        moved = legacy_customer("legacy_build")
+        out, _ = run("migrate_to_sessions", "--now", "--apply")
+        batch = MigrationBatch.objects.get()
+        customer_change_plan(  # staff undo the move for one customer by hand
+            customer=Customer.objects.get(pk=put_back.pk),
+            plan=plan("legacy_pro"),
+            source=ChangeSource.ADMIN,
+            actor="admin:staff",
+            reason="back to the plan they pay for",
+        )
+        rows = PlanChange.objects.count()
+
+        out, _ = run("rollback_batch", str(batch.pk), "--force")
+
+        assert "restored 1 of 1 customer(s)" in out
+        assert "Already as the batch found them (put back since), nothing to restore: 1" in out
+        assert migration_fields(moved)[0] == "legacy_build"
+        assert migration_fields(put_back)[0] == "legacy_pro"
+        assert PlanChange.objects.count() == rows + 1  # one restore, no no-op row
+        batch.refresh_from_db()
+        assert (batch.status, batch.rolled_back_count) == (BatchStatus.ROLLED_BACK, 2)
+        with pytest.raises(CommandError, match="already rolled back"):
+            run("rollback_batch", str(batch.pk), "--force")
+        batch.refresh_from_db()
+        assert batch.rolled_back_count == 2
+
+    def test_a_batch_all_put_back_by_hand_is_marked_rolled_back_once(self):
+        customer = legacy_customer("legacy_pro")
+        run("migrate_to_sessions", "--now", "--apply")
+        batch = MigrationBatch.objects.get()
+        customer_change_plan(
+            customer=Customer.objects.get(pk=customer.pk),
+            plan=plan("legacy_pro"),
+            source=ChangeSource.ADMIN,
+            actor="admin:staff",
+            reason="back",
+        )
+        out, _ = run("rollback_batch", str(batch.pk))
+        assert "restored 0 of 0 customer(s)" in out and "nothing to restore: 1" in out
+        batch.refresh_from_db()
+        assert (batch.status, batch.rolled_back_count) == (BatchStatus.ROLLED_BACK, 1)
+        with pytest.raises(CommandError, match="already rolled back"):
+            run("rollback_batch", str(batch.pk))
 
     def test_state_changed_without_a_record_is_also_left_alone(self):
         customer = legacy_customer("legacy_build")
