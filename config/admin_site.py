@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import AdminSite, helpers
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import urlencode
 
 
 def actions_need_a_permission(site: AdminSite) -> int:
@@ -54,6 +56,24 @@ def _selection_checked(model, model_admin):
         return respond(request, queryset)
 
     return response_action
+
+
+def login_returns_to_the_admin(site: AdminSite) -> None:
+    """Staff signing in at /admin/login/ land in the admin, not on the customers' usage page
+    (LOGIN_REDIRECT_URL): django-unfold's login form has no `next` field, so the admin's index
+    goes into the URL the form posts to."""
+    login = site.login
+
+    def login_to_the_admin(request, extra_context=None):
+        if REDIRECT_FIELD_NAME not in request.GET:
+            index = reverse("admin:index", current_app=site.name)
+            extra_context = {
+                "app_path": f"{request.path}?{urlencode({REDIRECT_FIELD_NAME: index})}",
+                **(extra_context or {}),
+            }
+        return login(request, extra_context)
+
+    site.login = login_to_the_admin
 
 
 def app_list_once_per_request(site: AdminSite) -> None:

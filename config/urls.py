@@ -7,6 +7,7 @@ from config.admin_site import (
     actions_need_a_permission,
     actions_refuse_a_selection_of_non_ids,
     app_list_once_per_request,
+    login_returns_to_the_admin,
 )
 from config.health import healthz
 
@@ -14,6 +15,7 @@ from config.health import healthz
 actions_need_a_permission(admin.site)
 actions_refuse_a_selection_of_non_ids(admin.site)
 app_list_once_per_request(admin.site)
+login_returns_to_the_admin(admin.site)
 
 admin.site.site_header = "AI-Gate billing"
 admin.site.site_title = "AI-Gate billing"
