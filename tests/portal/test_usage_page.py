@@ -228,3 +228,16 @@ def test_login_without_customer_gets_an_explanation_not_a_crash():
     response = client.get(URL)
     assert response.status_code == 403
     assert "No billing account for this login" in response.content.decode()
+
+
+def test_a_complimentary_plan_says_so_instead_of_a_price():
+    gift = customer_with_login("growth", username="gift")
+    gift.complimentary = True
+    gift.save(update_fields=["complimentary"])
+    html = page(gift)
+    plan_card = text(html).split("Your plan")[1]
+    assert "Growth complimentary" in plan_card
+    assert "nothing is billed for it" in plan_card
+    assert "$99" not in plan_card
+    pricing = text(signed_in(gift).get("/pricing/").content.decode())
+    assert "Your current plan, complimentary: not billed" in pricing
