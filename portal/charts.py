@@ -130,6 +130,7 @@ def daily_chart(
 MONTH_SLOT = 10  # viewBox units per month
 MONTH_BAR = 6
 PERCENT_STEPS = (100, 150, 200, 300, 500, 1000)
+MIN_LABEL_GAP = 12  # percent of the chart's height between two axis labels
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,11 @@ def monthly_chart(*, months: list, projected: int) -> MonthlyChart:
     ]
     quota_y = round(CHART_HEIGHT - 100 / scale * CHART_HEIGHT, 2)
     y_labels = [
-        AxisLabel(text=f"{scale}%", position=0),
-        AxisLabel(text="100%", position=quota_y) if scale != 100 else None,
+        AxisLabel(text=f"{scale:,}%", position=0),
+        # Left out where it would sit on the "0" (a month far over its quota sets the scale).
+        AxisLabel(text="100%", position=quota_y)
+        if scale != 100 and quota_y <= CHART_HEIGHT - MIN_LABEL_GAP
+        else None,
         AxisLabel(text="0", position=100),
     ]
     return MonthlyChart(

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import Customer, Plan, PlanChange
 from usage.models import MonthlyUsage, Session
-from usage.selectors import usage_summary
+from usage.selectors import usage_history_for, usage_summary
 
 
 @pytest.mark.django_db
@@ -44,6 +44,10 @@ def test_seed_demo_covers_every_plan_and_is_idempotent(settings):
             row.total_sessions
             == Session.objects.filter(customer=row.customer, period=row.period).count()
         )
+
+    # Each past month is measured against the customer's own plan (signed up before them).
+    growth = Customer.objects.select_related("plan").get(external_id="demo-growth")
+    assert {month.included for month in usage_history_for(growth)} == {20_000}
 
     call_command("seed_demo", stdout=StringIO())
     assert (Customer.objects.count(), Session.objects.count(), PlanChange.objects.count()) == counts

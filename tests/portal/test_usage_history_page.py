@@ -139,6 +139,19 @@ class TestMonthlyChart:
         assert [label.text for label in chart.y_labels] == ["150%", "100%", "0"]
         assert [bar.month for bar in chart.bars] == [date(2026, 10, 1), date(2026, 11, 1)]
 
+    def test_far_over_the_quota_the_labels_do_not_overlap(self):
+        chart = monthly_chart(
+            months=months(
+                ("2026-11", 10, "0", 100, "sessions"),
+                ("2026-10", 8200, "0", 100, "sessions"),  # 8,200 %
+            ),
+            projected=0,
+        )
+        assert chart.scale_percent == 8200
+        # The quota's line is still drawn; its label would sit on the "0".
+        assert chart.quota_y == pytest.approx(98.78)
+        assert [label.text for label in chart.y_labels] == ["8,200%", "0"]
+
     def test_each_month_is_measured_in_its_own_unit(self):
         chart = monthly_chart(
             months=(

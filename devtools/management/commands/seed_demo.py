@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ChangeSource, Customer, Plan, Project
+from accounts.models import ChangeSource, Customer, Plan, PlanChange, Project
 from accounts.periods import Period, add_months, period_of
 from accounts.services.customers import customer_get_or_create
 from accounts.services.plan_change import customer_change_plan, customer_set_migration_state
@@ -108,6 +108,12 @@ class Command(BaseCommand):
                     actor="seed_demo",
                     reason="Demo data",
                 )
+            if created:
+                # Signed up on this plan before the 12 months the pages show: each past month
+                # is measured against it, not against the Free plan every customer starts on.
+                signed_up = add_months(period_of(now).starts_at, -13)
+                Customer.objects.filter(pk=customer.pk).update(created_at=signed_up)
+                PlanChange.objects.filter(customer=customer).update(created_at=signed_up)
             if created and plan.is_legacy and user_id == "demo-legacy":
                 customer_set_migration_state(
                     customer=customer,
