@@ -34,7 +34,8 @@ PRORATION_CHOICES = (
 
 
 class ChangePlanForm(forms.Form):
-    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label=None)
+    # Nothing chosen at first: the first plan in the list (Free) would be a downgrade.
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label="Choose a plan…")
     when = forms.ChoiceField(choices=WHEN_CHOICES, initial=NOW, widget=forms.RadioSelect)
     proration = forms.ChoiceField(
         choices=PRORATION_CHOICES,

@@ -76,6 +76,14 @@ class TestPage:
         alice.refresh_from_db()
         assert alice.plan.code == "free" and not PlanChange.objects.exists()
 
+    def test_the_page_is_titled_and_chooses_no_plan_for_staff(self, staff_client):
+        paying = CustomerFactory(external_id="paula", plan=plan("growth"))
+        html = staff_client.get(page(paying)).content.decode()
+        assert '<h2 data-testid="page-title"' in html and "Change plan: paula" in html
+        # Nothing preselected: the first plan listed (Free) would be a downgrade.
+        assert '<option value="" selected>Choose a plan…</option>' in html
+        assert "selected>Free" not in html
+
     def test_customer_page_has_the_button(self, staff_client):
         alice = CustomerFactory(external_id="alice")
         html = staff_client.get(
