@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.fields import InternationalEmailFormField
 from accounts.models import SignInPurpose
@@ -73,11 +73,14 @@ def _over_limit(kind: str, value: str, limit: int) -> bool:
     return count > limit
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def email_link_request(request: HttpRequest) -> HttpResponse:
     """Send a one-time sign-in link to the address on record. The answer is the same whether
     or not a customer uses the address; only the number of requests is limited (per address
-    and per client), and past it the answer says so for every address alike."""
+    and per client), and past it the answer says so for every address alike. Opened as a page
+    (the address bar after a refused form, reloaded), it goes to the sign-in page's form."""
+    if request.method != "POST":
+        return redirect("login")
     form = EmailLinkForm(request.POST, auto_id="id_link_%s")
     if not form.is_valid():
         context = {"form": AuthenticationForm(request), "email_form": form}
