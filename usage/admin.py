@@ -16,7 +16,7 @@ class SessionAdmin(ReadOnlyAdmin):
     list_display = [
         "session_id",
         "customer",
-        "project",
+        "project_name",
         "status",
         "started_at",
         "ended_at",
@@ -27,6 +27,10 @@ class SessionAdmin(ReadOnlyAdmin):
     list_select_related = ["customer", "project"]
     date_hierarchy = "started_at"
     show_full_result_count = False
+
+    @admin.display(description="project", ordering="project__project_id")
+    def project_name(self, session: Session) -> str:
+        return session.project.project_id if session.project_id else "-"
 
 
 @admin.register(MonthlyUsage)

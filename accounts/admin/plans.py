@@ -50,6 +50,12 @@ class PlanAdmin(ModelAdmin):
         ("Migration", {"fields": ["migrates_to"]}),
     ]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "sla" and field is not None:
+            field.label = "SLA"  # not "Sla", the field name capitalised
+        return field
+
     def get_queryset(self, request):
         return (
             super()
