@@ -13,12 +13,21 @@ from datetime import datetime
 from functools import cached_property
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.actors import command_actor
 from accounts.errors import Conflict
-from accounts.models import BatchStatus, ChangeSource, Customer, MigrationBatch, Plan, PlanChange
+from accounts.models import (
+    BatchStatus,
+    ChangeSource,
+    Customer,
+    EmailKind,
+    EmailNotification,
+    MigrationBatch,
+    Plan,
+    PlanChange,
+)
 from accounts.progress import Progress, no_progress
 from accounts.services.plan_change import (
     CustomerRow,
@@ -83,6 +92,9 @@ class RollbackPlan:
     # Customers already in the state the batch found them in (put back by hand): nothing to
     # restore, and rolled back as far as the batch is concerned.
     already_as_before: int = 0
+    # Of the customers to restore, those e-mailed about their move since the batch (a notice of
+    # it, or "moved"): a roll-back sends no correction.
+    emailed: int = 0
     plans: dict[int, Plan] = field(default_factory=dict)
 
     @cached_property
@@ -118,6 +130,7 @@ class RollbackPlan:
             "forced": len(self.conflicts) if self.force else 0,
             "already_rolled_back": self.already_rolled_back,
             "already_as_before": self.already_as_before,
+            "emailed": self.emailed,
             "grandfathering_already_ended": len(self.ended_grandfathering),
         }
 
@@ -239,8 +252,27 @@ def migration_batch_rollback_plan(
         now=timezone.now(),
         already_rolled_back=len(done),
         already_as_before=as_before,
+        emailed=len(_emailed_about_the_move(batch, [item.row.customer_id for item in rows])),
         plans=plans,
     )
+
+
+def _emailed_about_the_move(batch: MigrationBatch, customer_ids: list[int]) -> set[int]:
+    """Of `customer_ids`, those told of their move since `batch` was applied: its "moved"
+    e-mail, or a migration notice (the batch's own, or a notice run's since)."""
+    told: set[int] = set()
+    if batch.applied_at is None:
+        return told
+    about_it = Q(kind=EmailKind.MIGRATED, dedupe_key=f"batch-{batch.pk}") | Q(
+        kind=EmailKind.MIGRATION_NOTICE, created_at__gte=batch.applied_at
+    )
+    for chunk in chunks(customer_ids):
+        told.update(
+            EmailNotification.objects.filter(about_it, customer_id__in=chunk).values_list(
+                "customer_id", flat=True
+            )
+        )
+    return told
 
 
 def _recorded_prices(rows: list[RollbackRow]) -> dict[int, str]:

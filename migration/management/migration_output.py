@@ -113,6 +113,11 @@ def rollback_summary_lines(plan: RollbackPlan, *, dry_run: bool) -> Iterator[str
         )
     if plan.force and summary["forced"]:
         yield f"Restored although changed since (--force): {summary['forced']:,}"
+    if summary["emailed"]:
+        yield (
+            f"Warning: {summary['emailed']:,} of them were e-mailed about their move since this "
+            'batch (a migration notice, or "moved"); rolling back sends them nothing: tell them.'
+        )
     if plan.ended_grandfathering:
         yield (
             f"Warning: {len(plan.ended_grandfathering):,} customer(s) go back to a grandfathering "

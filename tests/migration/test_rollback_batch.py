@@ -12,6 +12,7 @@ from accounts.models import (
     BatchStatus,
     ChangeSource,
     Customer,
+    EmailNotification,
     MigrationBatch,
     Plan,
     PlanChange,
@@ -205,6 +206,25 @@ class TestRollbackBatch:
         assert (batch.status, batch.rolled_back_count) == (BatchStatus.ROLLED_BACK, 1)
         with pytest.raises(CommandError, match="already rolled back"):
             run("rollback_batch", str(batch.pk))
+
+    def test_customers_told_of_their_move_are_named_as_told_nothing_by_the_roll_back(
+        self, admin_client
+    ):
+        told = legacy_customer("legacy_build")
+        legacy_customer("legacy_pro")
+        out, _ = run("migrate_to_sessions", "--now", "--notify", "--apply")
+        batch = MigrationBatch.objects.get()
+        EmailNotification.objects.filter(customer=told).update(created_at=NOW)
+        EmailNotification.objects.exclude(customer=told).delete()  # one of the two was told
+
+        out, _ = run("rollback_batch", str(batch.pk), "--dry-run")
+
+        assert "Warning: 1 of them were e-mailed about their move since this batch" in out
+        assert "rolling back sends them nothing: tell them" in out
+        page = admin_client.get(f"/admin/accounts/migrationbatch/{batch.pk}/rollback/")
+        assert "1 of the customers to restore were e-mailed about their move" in (
+            page.content.decode()
+        )
 
     def test_state_changed_without_a_record_is_also_left_alone(self):
         customer = legacy_customer("legacy_build")
