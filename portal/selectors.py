@@ -37,8 +37,10 @@ def sessions_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
 
 
 def minutes_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
-    """Minutes of counted sessions of the period per UTC day (what a minute quota counts),
-    floored to whole minutes, in one grouped query. A running session has no minutes yet."""
+    """Minutes of counted sessions of the period per UTC day (what a minute quota counts), in
+    whole minutes that add up to the month's whole minutes (each day floored, then the minutes
+    the floors lost given to the days with the largest fractions), in one grouped query. A
+    running session has no minutes yet."""
     rows = (
         Session.objects.filter(_COUNTED, customer=customer, period=period.start)
         .annotate(day=TruncDate("started_at", tzinfo=UTC))
@@ -46,7 +48,13 @@ def minutes_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
         .annotate(minutes=Sum("minutes"))
         .order_by("day")
     )
-    return {row["day"]: math.floor(row["minutes"] or 0) for row in rows}
+    exact = {row["day"]: row["minutes"] or 0 for row in rows}
+    whole = {day: math.floor(minutes) for day, minutes in exact.items()}
+    lost = math.floor(sum(exact.values())) - sum(whole.values())
+    by_fraction = sorted(exact, key=lambda day: (exact[day] - whole[day], day), reverse=True)
+    for day in by_fraction[:lost]:
+        whole[day] += 1
+    return whole
 
 
 def projects_with_sessions(*, customer: Customer, period: Period) -> QuerySet[Project]:

@@ -241,3 +241,19 @@ def test_a_complimentary_plan_says_so_instead_of_a_price():
     assert "$99" not in plan_card
     pricing = text(signed_in(gift).get("/pricing/").content.decode())
     assert "Your current plan, complimentary: not billed" in pricing
+
+
+def test_a_minute_plans_days_add_up_to_its_month():
+    # Fractions of a minute on each day: the days, in whole minutes, still add up to the
+    # month's whole minutes (floored one by one they came to less).
+    from decimal import Decimal
+
+    from usage.models import Session
+
+    carol = customer_with_login("legacy_build", username="carol")
+    add_sessions(carol, {1: 3, 2: 3, 3: 3})
+    Session.objects.filter(customer=carol).update(minutes=Decimal("1.5"))
+    html = page(carol)
+    bars = dict(re.findall(r'data-day="2026-11-(\d\d)" data-value="(\d+)"', html))
+    assert sum(int(value) for value in bars.values()) == 13  # 9 sessions x 1.5 = 13.5
+    assert "13 minutes counted this month" in text(html)
