@@ -8,6 +8,8 @@ bounded queries whatever the number of customers.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -23,6 +25,7 @@ from django.utils.html import format_html
 
 from accounts.actors import posted_reason, request_actor
 from accounts.errors import BillingError, Conflict
+from accounts.formatting import day
 from accounts.jobs import job_context, job_start
 from accounts.models import BatchKind, BatchStatus, MigrationBatch
 from billing.models import PriceMoveStatus
@@ -55,7 +58,7 @@ def _display_rows(plan: MigrationPlan, change_url: str) -> list[dict]:
                 "to_plan": destination.name,
                 "to_quota": _quota(destination),
                 "to_price": destination.price_cents,
-                "sessions": change.estimated_sessions,
+                "sessions": [f"{sessions:,}" for sessions in change.estimated_sessions],
                 "pays_more": change.pays_more,
                 "would_exceed": change.would_exceed,
                 "what": change.describe(plan.plans),
@@ -183,7 +186,20 @@ def _report_rows(report: dict, page_number, change_url: str) -> tuple[list[dict]
     rows = [dict(zip(columns, row, strict=False)) for row in page.object_list]
     for row in rows:
         row["url"] = change_url.replace("__pk__", str(row.get("customer_id")))
+        row["estimated_sessions"] = [f"{n:,}" for n in row.get("estimated_sessions") or []]
     return rows, page
+
+
+def _moments(report: dict) -> dict:
+    """The report's ISO times as datetimes, for the template's date filter."""
+    until = report.get("grandfathered_until")
+    return {
+        "grandfathered_until": datetime.fromisoformat(until) if until else None,
+        "rollbacks": [
+            {**rollback, "at": datetime.fromisoformat(rollback["at"])}
+            for rollback in report.get("rollbacks", [])
+        ],
+    }
 
 
 class MigrationBatchAdminMixin:
@@ -246,7 +262,7 @@ class MigrationBatchAdminMixin:
             "report_rows": rows,
             "report_page": page,
             "totals": (batch.report or {}).get("totals"),
-            "rollbacks": (batch.report or {}).get("rollbacks", []),
+            **_moments(batch.report or {}),
             "price_moves": price_moves,
             "price_move_rows": [
                 (label, price_moves.get(status)) for status, label in PriceMoveStatus.choices
@@ -344,8 +360,8 @@ def _rollback_display_rows(plan: RollbackPlan, change_url: str) -> list[dict]:
                 "external_id": item.row.external_id,
                 "current_plan": current["plan"],
                 "restore_plan": restore["plan"],
-                "current_until": (current.get("grandfathered_until") or "")[:10],
-                "restore_until": (restore.get("grandfathered_until") or "")[:10],
+                "current_until": _day(current.get("grandfathered_until")),
+                "restore_until": _day(restore.get("grandfathered_until")),
                 "restore_next": restore.get("grandfather_plan") or "",
                 "current_exempt": current.get("migration_exempt"),
                 "restore_exempt": restore.get("migration_exempt"),
@@ -353,3 +369,8 @@ def _rollback_display_rows(plan: RollbackPlan, change_url: str) -> list[dict]:
             }
         )
     return rows
+
+
+def _day(moment: str | None) -> str:
+    """A snapshot's ISO time as the admin writes a day: "29 Jan 2027"; "" for none."""
+    return day(datetime.fromisoformat(moment)) if moment else ""

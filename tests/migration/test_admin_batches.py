@@ -95,3 +95,21 @@ class TestBatchPages:
             == 403
         )
         assert MigrationBatch.objects.get().status == BatchStatus.APPLIED
+
+
+@pytest.mark.django_db
+def test_the_batch_pages_write_numbers_and_dates_as_the_admin_does(admin_client):
+    from tests.migration.support import HISTORY
+
+    a = legacy_customer("legacy_agency", minutes=("5000", "5000", "5000"), history=HISTORY)
+    dry = act(admin_client, "migration_grandfather", [a], preview="1", months="3")
+    assert "2,500 · 2,500 · 2,500" in dry.content.decode()  # estimated sessions
+    batch = migration_run(kind=BatchKind.GRANDFATHER, actor="t")
+    url = reverse("admin:accounts_migrationbatch_change", args=[batch.pk])
+    page = admin_client.get(url).content.decode()
+    assert "2,500 · 2,500 · 2,500" in page and "Grandfathered until 15 Feb 2027." in page
+    rollback_url = reverse("admin:accounts_migrationbatch_rollback", args=[batch.pk])
+    assert "15 Feb 2027 → -" in admin_client.get(rollback_url).content.decode()
+    with worker_runs():
+        admin_client.post(rollback_url, {"confirm": "1"})
+    assert "15 Nov 2026, 12:00 UTC by admin:" in admin_client.get(url).content.decode()
