@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from unfold.admin import ModelAdmin
 
 from accounts.actors import admin_actor, posted_reason
-from accounts.errors import BillingError
+from accounts.errors import BillingError, InvalidInput
 from accounts.estimates import default_minutes_per_session, minutes_per_session_stored
 from accounts.models import MinutesPerSessionChange
 from usage.calibration import STATISTICS, calibration_report, minutes_per_session_use_measured
@@ -86,11 +86,19 @@ class MinutesPerSessionAdmin(ModelAdmin):
         # The button pressed: "<scope>|<statistic>|<figure shown>" (all|median|2.29).
         scope, statistic, expected = [*request.POST.get("use", "").split("|"), "", "", ""][:3]
         try:
+            # Required here: one click changes every estimate, so staff say why first.
+            reason = posted_reason(request)
+            if not reason:
+                raise InvalidInput(
+                    "Nothing changed: type why you use this figure (kept in the history), "
+                    "then press the button again.",
+                    field="reason",
+                )
             change = minutes_per_session_use_measured(
                 scope=scope,
                 statistic=statistic,
                 expected=expected or None,
-                reason=posted_reason(request),
+                reason=reason,
                 actor=admin_actor(request.user),
             )
         except BillingError as exc:

@@ -52,7 +52,9 @@ def test_the_report_fits_1280_pixels_and_a_figure_is_used(open_page):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, "admin-calibration-1280")
 
-    page.get_by_label("Reason (kept in the history):").fill("Q4 calibration")
+    page.get_by_label("Reason, required before a figure is used (kept in the history):").fill(
+        "Q4 calibration"
+    )
     rows.nth(0).get_by_role("button", name="Use this figure").first.click()
     page.wait_for_url("**/admin/accounts/minutespersessionchange/")
     # The admin's message (django-unfold draws it without the stock admin's .messagelist).

@@ -110,8 +110,17 @@ def test_staff_without_the_view_permission_see_nothing(client):
 
 def test_the_add_permission_may_use_a_figure(client):
     staff_with(client, "view_minutespersessionchange", "add_minutespersessionchange")
-    assert client.post(USE, {"use": "all|p90|3.60"}).status_code == 302
+    assert client.post(USE, {"use": "all|p90|3.60", "reason": "p90"}).status_code == 302
     assert MinutesPerSessionChange.objects.get().value == Decimal("3.60")
+
+
+def test_a_figure_is_used_only_with_a_reason(staff_client):
+    for reason in ("", "   "):
+        response = staff_client.post(USE, {"use": "all|median|2.00", "reason": reason})
+        assert response.status_code == 302
+    assert not MinutesPerSessionChange.objects.exists()
+    follow = text(staff_client.get(PAGE).content.decode())
+    assert "Nothing changed: type why you use this figure" in follow
 
 
 def test_use_is_a_post_and_the_figure_is_never_typed_in(staff_client):
