@@ -11,6 +11,10 @@ from api.service_keys import service_key_revoke
 
 @admin.register(ServiceKey)
 class ServiceKeyAdmin(ModelAdmin):
+    empty_list_help = (
+        "Keys are created with `manage.py create_service_key NAME`, which prints the key "
+        "once; only its digest is kept."
+    )
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]

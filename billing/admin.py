@@ -26,6 +26,11 @@ from billing.webhooks import stripe_events_replay
 class StripePriceMoveAdmin(ReadOnlyAdmin):
     """The Stripe price moves outbox, read-only: workers send them; staff retry failed ones."""
 
+    empty_list_help = (
+        "A price move is queued when a plan change moves a Stripe subscription to its new "
+        "plan's price; a worker sends it."
+    )
+
     actions = ["send_again"]
 
     # Fits 1280 px: the move in plan names; price ids and the whole error on each move's page.

@@ -38,6 +38,11 @@ class PlanChangeAdmin(ReadOnlyAdmin):
 class EmailNotificationAdmin(ModelAdmin):
     """The e-mail outbox: what was sent, what waits, what failed for good (and why)."""
 
+    empty_list_help = (
+        "Every e-mail is recorded here as it is queued: usage alerts, payment failures, "
+        "migration notices and sign-in links."
+    )
+
     # Fits 1280 px: when it was sent, the next attempt and the whole error are on its page.
     list_display = ["created_at", "recipient", "kind", "status", "attempts", "error_start"]
     list_filter = ["status", "kind"]

@@ -12,6 +12,10 @@ from accounts.models import BackgroundJob
 
 @admin.register(BackgroundJob)
 class BackgroundJobAdmin(ReadOnlyAdmin):
+    empty_list_help = (
+        "A job starts when staff apply or roll back a batch, or import legacy customers: "
+        "a worker runs it and its page follows the progress."
+    )
     list_display = ["id", "what", "state", "progress", "actor", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["batch"]

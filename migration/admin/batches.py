@@ -12,6 +12,11 @@ from migration.admin.views import MigrationBatchAdminMixin
 
 @admin.register(MigrationBatch)
 class MigrationBatchAdmin(MigrationBatchAdminMixin, ModelAdmin):
+    empty_list_help = (
+        "A batch is made from the Customers list: select customers, choose a migration "
+        "action, read its dry run, then apply it or save it as planned (or run "
+        "`manage.py migrate_to_sessions`)."
+    )
     # Fits 1280 px: the counts as "5,000", and when it was applied or rolled back in one column.
     list_display = ["id", "kind", "status", "customers", "changed", "actor", "created_at", "since"]
     list_filter = ["kind", "status"]

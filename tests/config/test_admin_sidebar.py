@@ -79,3 +79,16 @@ def test_an_admin_page_builds_the_app_list_once(client, monkeypatch):
     built.clear()
     assert client.get("/admin/").status_code == 200
     assert built == [None]
+
+
+@pytest.mark.django_db
+def test_an_empty_list_says_where_its_rows_come_from(staff_client):
+    from tests.support.pages import text
+
+    page = text(staff_client.get("/admin/accounts/migrationbatch/").content.decode())
+    assert "No migration batches yet" in page
+    assert "A batch is made from the Customers list" in page
+    assert "Create a new item" not in page and "Reset filters" not in page
+    searched = text(staff_client.get("/admin/accounts/migrationbatch/?q=nothing").content.decode())
+    assert "Nothing matches this search or these filters" in searched
+    assert "Reset filters" in searched
