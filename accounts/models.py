@@ -376,6 +376,8 @@ class EmailNotification(models.Model):
     class Meta:
         db_table = "billing_emailnotification"
         ordering = ["-created_at"]
+        verbose_name = "e-mail"  # as the admin's sidebar names the list: "E-mails sent"
+        verbose_name_plural = "e-mails sent"
         constraints = [
             models.UniqueConstraint(
                 fields=["customer", "kind", "dedupe_key"], name="email_sent_once"

@@ -132,7 +132,7 @@ SIDEBAR_GROUPS = [
         [
             ("api.servicekey", "Service keys", "key"),
             ("django_tasks_database.dbtaskresult", "Task queue", "queue"),
-            ("auth.user", "Staff logins", "person"),
+            ("auth.user", "Logins (staff and customers)", "person"),
             ("auth.group", "Staff groups", "groups"),
         ],
     ),
