@@ -497,7 +497,7 @@ class BackgroundJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} job {self.pk} ({self.state})"
+        return f"Job {self.pk}: {self.kind.replace('_', ' ')} ({self.state})"
 
     @property
     def is_active(self) -> bool:

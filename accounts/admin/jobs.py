@@ -19,7 +19,7 @@ class BackgroundJobAdmin(ReadOnlyAdmin):
     list_display = ["id", "what", "state", "progress", "actor", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["batch"]
-    fields = ["kind", "batch", "state", "actor", "created_at", "started_at", "finished_at"]
+    fields = ["what", "batch", "state", "actor", "created_at", "started_at", "finished_at"]
     readonly_fields = fields
 
     def has_view_permission(self, request, obj=None) -> bool:

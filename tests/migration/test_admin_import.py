@@ -92,6 +92,9 @@ class TestCustomersUpload:
         assert f'Import queued as <a href="{response.url}">job {job.pk}</a>' in page
         assert "Done</strong>" in page and "(imported by admin:olivia)" in page
         assert "38 created, 0 updated, 0 unchanged" in page
+        # The job in words, not its kind's code: "Importing old.csv", "Job 1: legacy import".
+        assert "Importing old.csv" in page and f"Job {job.pk}: legacy import" in page
+        assert "legacy_import" not in page
 
     def test_the_preview_of_a_reimport_lists_updates_old_to_new(self, staff):
         run_import(SAMPLE_CUSTOMERS, "--apply")
