@@ -6,7 +6,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, date
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Customer, Project
@@ -58,18 +68,26 @@ def minutes_per_day(*, customer: Customer, period: Period) -> dict[date, int]:
 
 
 def projects_with_sessions(*, customer: Customer, period: Period) -> QuerySet[Project]:
-    """The customer's projects, each annotated with `period_sessions` (counted sessions)."""
+    """The customer's projects, each annotated with `period_sessions` (counted sessions) and
+    `period_minutes` (their minutes: what a minute plan counts)."""
     counted = (
         Session.objects.filter(_COUNTED, customer=customer, period=period.start)
         .filter(project=OuterRef("pk"))
         .values("project")
-        .annotate(sessions=Count("id"))
-        .values("sessions")[:1]
     )
     return (
         Project.objects.filter(customer=customer)
         .annotate(
-            period_sessions=Coalesce(Subquery(counted), Value(0), output_field=IntegerField())
+            period_sessions=Coalesce(
+                Subquery(counted.annotate(sessions=Count("id")).values("sessions")[:1]),
+                Value(0),
+                output_field=IntegerField(),
+            ),
+            period_minutes=Coalesce(
+                Subquery(counted.annotate(minutes=Sum("minutes")).values("minutes")[:1]),
+                Value(0),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
         )
         .order_by("created_at", "id")
     )

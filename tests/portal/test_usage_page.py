@@ -257,3 +257,11 @@ def test_a_minute_plans_days_add_up_to_its_month():
     bars = dict(re.findall(r'data-day="2026-11-(\d\d)" data-value="(\d+)"', html))
     assert sum(int(value) for value in bars.values()) == 13  # 9 sessions x 1.5 = 13.5
     assert "13 minutes counted this month" in text(html)
+
+
+def test_a_minute_plans_projects_are_listed_with_their_minutes():
+    bob = customer_with_login("legacy_build", username="bob")
+    add_sessions(bob, {2: 4}, project_id="web")  # two minutes each
+    words = text(page(bob))
+    assert "web 8 minutes this month" in words
+    assert "sessions this month" not in words
