@@ -165,6 +165,7 @@ class LegacyImportResource(_NamedResource):
             result.append_row_result(row)
             listed += 1
         result.total_rows = len(report.outcomes)
+        result.legacy_changes = sum(1 for outcome in report.outcomes if outcome.action != UNCHANGED)
         result.legacy_unlisted = (
             sum(1 for outcome in report.outcomes if outcome.action != UNCHANGED or outcome.note)
             - listed

@@ -115,12 +115,23 @@ class TestCustomersUpload:
         assert response.status_code == 200
         assert "confirm_form" not in response.context
         page = response.content.decode()
-        assert "Some rows failed to validate" in page
-        assert "plan &#x27;platinum&#x27; is not a plan of the old system" in page
-        assert "email &#x27;not-an-email&#x27; is not an e-mail address" in page
+        assert "The file was refused: nothing was written" in page
+        assert "Correct these lines, then upload the file again" in page
+        assert "<td>old.csv</td><td>2</td><td>plan &#x27;platinum&#x27; is not a plan" in page
+        assert "<td>3</td><td>email &#x27;not-an-email&#x27; is not an e-mail address" in page
+        assert "Non field specific" not in page and "Some rows failed" not in page
         invalid = response.context["result"].invalid_rows
         assert [row.number for row in invalid] == [2, 3]
         assert not Customer.objects.exists()
+
+    def test_a_file_with_nothing_to_change_offers_no_confirmation(self, staff):
+        run_import(SAMPLE_CUSTOMERS, "--apply")
+        response = upload(staff, CUSTOMERS_IMPORT, "old.csv", SAMPLE_CUSTOMERS.read_bytes())
+        page = response.content.decode()
+        assert "Customers: 0 to create, 0 to update, 38 unchanged" in page
+        assert "Nothing to import: every line of the file is already as it says here" in page
+        assert "Confirm import" not in page
+        assert "Import customers from the old system" in page  # the page's title
 
     def test_file_level_errors_are_the_commands_errors(self, staff):
         content = customers_csv("andre,andré@example.com,free,,,,").encode("latin-1")
