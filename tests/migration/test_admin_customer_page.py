@@ -89,7 +89,9 @@ def page_of(staff_client, customer) -> str:
     return response.content.decode()
 
 
-def test_the_page_shows_usage_subscription_invoices_emails_and_history(staff_client):
+def alice_with_every_section():
+    """alice, moved from Starter to Growth, with this month's usage, a Stripe subscription,
+    an invoice and an e-mail: something in each section of her page."""
     alice = CustomerFactory(
         plan=plan("starter"),
         external_id="alice",
@@ -104,6 +106,17 @@ def test_the_page_shows_usage_subscription_invoices_emails_and_history(staff_cli
         reason="goodwill",
     )
     set_month_usage(alice, sessions=4_300, failed=12, minutes="8600")
+    StripeCustomer.objects.create(id="cus_Alice", livemode=False, subscriber=alice)
+    mirrored_subscription("sub_Alice", "cus_Alice")
+    mirrored_invoice("in_Alice2", "cus_Alice", number="AG-0002", days_ago=2)
+    EmailNotificationFactory(
+        customer=alice, kind=EmailKind.USAGE_80, status=EmailStatus.SENT, sent_at=NOW
+    )
+    return alice
+
+
+def test_the_page_shows_usage_subscription_invoices_emails_and_history(staff_client):
+    alice = alice_with_every_section()
     MonthlyUsageFactory(
         customer=alice,
         period=period_of(NOW).previous().start,
@@ -113,13 +126,7 @@ def test_the_page_shows_usage_subscription_invoices_emails_and_history(staff_cli
         total_minutes=Decimal(2500),
         billable_minutes=Decimal(2500),
     )
-    StripeCustomer.objects.create(id="cus_Alice", livemode=False, subscriber=alice)
-    mirrored_subscription("sub_Alice", "cus_Alice")
-    mirrored_invoice("in_Alice2", "cus_Alice", number="AG-0002", days_ago=2)
     mirrored_invoice("in_Alice1", "cus_Alice", number="AG-0001", days_ago=33)
-    EmailNotificationFactory(
-        customer=alice, kind=EmailKind.USAGE_80, status=EmailStatus.SENT, sent_at=NOW
-    )
     bob = CustomerFactory(plan=plan("starter"), external_id="bob", stripe_customer_id="cus_Bob")
     StripeCustomer.objects.create(id="cus_Bob", livemode=False, subscriber=bob)
     mirrored_invoice("in_Bob", "cus_Bob", number="AG-BOB", days_ago=1)
@@ -176,24 +183,7 @@ def test_the_add_form_has_no_sections(staff_client):
 def test_each_section_reads_the_database_once(staff_client):
     # unfold's template reads a read-only field's value up to three times: each read ran the
     # section's queries again (39 queries for this page, 11 now).
-    alice = CustomerFactory(
-        plan=plan("starter"),
-        external_id="alice",
-        stripe_customer_id="cus_Alice",
-        stripe_subscription_id="sub_Alice",
-    )
-    customer_change_plan(
-        customer=alice,
-        plan=plan("growth"),
-        source=ChangeSource.ADMIN,
-        actor="alice",
-        reason="trial",
-    )
-    set_month_usage(alice, sessions=40, failed=1, minutes="80")
-    StripeCustomer.objects.create(id="cus_Alice", livemode=False, subscriber=alice)
-    mirrored_subscription("sub_Alice", "cus_Alice")
-    mirrored_invoice("in_Alice", "cus_Alice", number="AG-0001", days_ago=2)
-    EmailNotificationFactory(customer=alice, kind=EmailKind.USAGE_80)
+    alice = alice_with_every_section()
 
     with CaptureQueriesContext(connection) as queries:
         page_of(staff_client, alice)
