@@ -32,6 +32,7 @@ import stripe
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_tasks import task
+from djstripe.models import Subscription as StripeSubscription
 
 from accounts.bulk import insert
 from accounts.errors import StripePriceChanged, StripeUnavailable
@@ -190,6 +191,17 @@ def price_moves_on_plan_change(
     return len(moves)
 
 
+def _cancels_at_period_end(subscription_id: str) -> bool | None:
+    """What the mirrored subscription (as Stripe last told it) says of its cancellation at the
+    period's end; None when it is not mirrored."""
+    data = (
+        StripeSubscription.objects.filter(id=subscription_id)
+        .values_list("stripe_data", flat=True)
+        .first()
+    )
+    return None if data is None else bool(data.get("cancel_at_period_end"))
+
+
 def cancellation_on_plan_scheduled(sender, *, customer, plan, previous, change, **kwargs) -> int:
     """`plan_change_scheduled` receiver: a subscriber's move to a free plan at the period's end
     sets its subscription to cancel then; undoing it (or replacing it by a paid plan) sets the
@@ -198,8 +210,8 @@ def cancellation_on_plan_scheduled(sender, *, customer, plan, previous, change, 
         return 0
     to_free = plan is not None and plan.price_cents == 0
     from_free = previous is not None and previous.price_cents == 0
-    if to_free == from_free:
-        return 0
+    if to_free == from_free or _cancels_at_period_end(customer.stripe_subscription_id) == to_free:
+        return 0  # nothing to change, or Stripe already so (set in its billing portal)
     action = StripeAction.CANCEL_AT_PERIOD_END if to_free else StripeAction.RESUME
     price = plan_price_id(customer.plan)
     move = DuePriceMove(
@@ -471,6 +483,21 @@ def price_move_count_lines(counts: PriceMoveCounts) -> Iterable[str]:
     yield f"Stripe price moves: {parts}."
     for status, reason, count in counts.reasons:
         yield f"  {count:,} {status}: {reason}"
+
+
+def cancellation_awaited(*, subscription_id: str) -> bool:
+    """Whether our newest cancel-at-period-end or resume of this subscription has not reached
+    Stripe yet (pending or failed): what Stripe says of its cancellation is then older than
+    what we decided."""
+    latest = (
+        StripePriceMove.objects.filter(
+            subscription_id=subscription_id, action__in=_CANCELLATION_STATE
+        )
+        .order_by("-id")
+        .values_list("status", flat=True)
+        .first()
+    )
+    return latest in (PriceMoveStatus.PENDING, PriceMoveStatus.FAILED)
 
 
 def latest_move_awaited(*, subscription_id: str, price_ids: Iterable[str]) -> bool:

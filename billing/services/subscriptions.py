@@ -42,9 +42,11 @@ from accounts.services.plan_change import (
     customer_lock,
     customer_state,
     customer_status_record,
+    pending_plan_drop,
+    pending_plan_set,
 )
-from billing.selectors import LIVE_STATUSES
-from billing.services.stripe_price_moves import latest_move_awaited
+from billing.selectors import LIVE_STATUSES, subscription_period_end
+from billing.services.stripe_price_moves import cancellation_awaited, latest_move_awaited
 from billing.stripe_plans import plan_for_price
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class SubscriptionState:
     price_ids: tuple[str, ...]
     created: int
     synced_order: int  # dj-stripe's row id: breaks ties between subscriptions of one second
+    cancel_at_period_end: bool = False  # set in Stripe's billing portal too, not only by us
 
     @classmethod
     def of(cls, row: StripeSubscription) -> SubscriptionState:
@@ -86,6 +89,7 @@ class SubscriptionState:
             price_ids=tuple((item.get("price") or {}).get("id") or "" for item in items),
             created=data.get("created") or 0,
             synced_order=row.djstripe_id,
+            cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         )
 
 
@@ -239,6 +243,11 @@ def subscription_state_apply(
     )
     if plan_change is not None:
         changes.append(plan_change)
+    cancellation = _cancellation_followed(
+        customer=customer, locked=locked, state=state, source=source, actor=actor
+    )
+    if cancellation is not None:
+        changes.append(cancellation)
     if changes:
         logger.info(
             "customer follows stripe",
@@ -254,6 +263,45 @@ def subscription_state_apply(
     customer.stripe_subscription_id = locked.stripe_subscription_id
     customer.stripe_state_at = locked.stripe_state_at
     return changes
+
+
+def _cancellation_followed(
+    *, customer: Customer, locked: Customer, state: SubscriptionState, source: str, actor: str
+) -> PlanChange | None:
+    """Our move to Free at the period's end, in step with the subscription's
+    `cancel_at_period_end`, which the customer may also set or unset in Stripe's billing
+    portal: set to cancel there, the move is scheduled here (for when the period ends); set to
+    renew again, a pending move to a free plan is dropped. Not while our own cancel or resume
+    is still on its way to Stripe (the outbox): ours is then the newer word."""
+    if state.status not in LIVE_STATUSES or cancellation_awaited(
+        subscription_id=state.subscription_id
+    ):
+        return None
+    pending_free = locked.pending_plan_id is not None and locked.pending_plan.price_cents == 0
+    if state.cancel_at_period_end and not pending_free and locked.plan.price_cents > 0:
+        ends = subscription_period_end(locked)
+        if ends is None:
+            return None
+        return pending_plan_set(
+            customer=customer,
+            locked=locked,
+            plan=Plan.objects.get(code=DEFAULT_PLAN_CODE),
+            at=ends,
+            source=source,
+            actor=actor,
+            reason=f"Stripe subscription {state.subscription_id} is set to cancel at the end "
+            "of its period (Stripe's billing portal)",
+        )
+    if not state.cancel_at_period_end and pending_free:
+        return pending_plan_drop(
+            customer=customer,
+            locked=locked,
+            source=source,
+            actor=actor,
+            reason=f"Stripe subscription {state.subscription_id} renews again (Stripe's "
+            "billing portal): the move to Free is undone",
+        )
+    return None
 
 
 def plan_held_for_our_move(state: SubscriptionState) -> bool:
