@@ -168,6 +168,26 @@ def checkout_session_create(
         )
 
 
+def checkout_sessions_expire_open(*, stripe_customer_id: str) -> int:
+    """Expire the customer's open Checkout Sessions (an earlier tab, a double click), so that
+    only the one about to be made can start a subscription. Returns how many; a session
+    completed or expired meanwhile is left as it is."""
+    with _stripe_call("list the customer's open Checkout sessions"):
+        found = stripe.checkout.Session.list(
+            customer=stripe_customer_id, status="open", limit=100, **_options()
+        )
+        sessions = list(found.auto_paging_iter())
+    expired = 0
+    for session in sessions:
+        with _stripe_call("expire an earlier Checkout session"):
+            try:
+                stripe.checkout.Session.expire(session.id, **_options())
+            except stripe.InvalidRequestError:
+                continue  # completed (or expired) since it was listed
+        expired += 1
+    return expired
+
+
 # --- billing portal -------------------------------------------------------------------------
 
 

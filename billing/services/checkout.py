@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.db import transaction
 
 from accounts.errors import (
@@ -23,9 +24,14 @@ from accounts.errors import (
 from accounts.models import Customer, Plan, PlanChange
 from accounts.services.customers import customer_get_or_create, plan_get
 from billing import stripe_gateway
+from billing.selectors import LIVE_STATUSES
+from billing.services.subscriptions import governing_subscription
 from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)
+
+# How long one customer's Checkout start is exclusive (released as soon as it is made).
+CHECKOUT_START_SECONDS = 30
 
 
 def checkout_plan_get(*, code: str) -> Plan:
@@ -120,21 +126,47 @@ def checkout_session_create(
         )
     if email and not current.email:
         current.email = email  # what Stripe's customer gets; ours is saved once all went well
-    stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
-    metadata = {"user_id": current.external_id, "plan": plan.code}
-    session = stripe_gateway.checkout_session_create(
-        stripe_customer_id=stripe_customer_id,
-        price_id=price_id,
-        client_reference_id=str(current.pk),
-        metadata=metadata,
-        success_url=success_url,
-        cancel_url=cancel_url,
-    )
+    # One Checkout at a time per customer: two (two tabs, a double click, the back button
+    # before the webhook) would each start a subscription, and both would be billed.
+    if not cache.add(f"checkout:{current.pk}", 1, timeout=CHECKOUT_START_SECONDS):
+        raise Conflict(
+            "A Checkout is already being started for you: use the page it opened, or try "
+            "again in a few seconds."
+        )
+    try:
+        stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
+        if current.stripe_customer_id:
+            _earlier_checkouts_closed(current)
+        metadata = {"user_id": current.external_id, "plan": plan.code}
+        session = stripe_gateway.checkout_session_create(
+            stripe_customer_id=stripe_customer_id,
+            price_id=price_id,
+            client_reference_id=str(current.pk),
+            metadata=metadata,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    finally:
+        cache.delete(f"checkout:{current.pk}")
     logger.info(
         "checkout session created",
         extra={"customer": current.external_id, "plan": plan.code, "session": session.id},
     )
     return session.url, session.id
+
+
+def _earlier_checkouts_closed(customer: Customer) -> None:
+    """Expire the customer's open Checkout Sessions, then ask Stripe whether one of them was
+    paid already (its webhook may not have arrived): SubscriptionExists then."""
+    stripe_gateway.checkout_sessions_expire_open(stripe_customer_id=customer.stripe_customer_id)
+    stripe_gateway.subscriptions_sync(stripe_customer_id=customer.stripe_customer_id)
+    state = governing_subscription(stripe_customer_id=customer.stripe_customer_id)
+    if state is not None and state.status in LIVE_STATUSES:
+        raise SubscriptionExists(
+            "You already pay through a subscription started a moment ago; a second Checkout "
+            "would bill you twice. Your plan changes as soon as Stripe confirms it.",
+            subscription=state.subscription_id,
+        )
 
 
 def _stripe_customer_create(customer: Customer) -> str:
