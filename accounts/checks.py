@@ -5,18 +5,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 
+# The SMTP replies one send may wait for, each up to EMAIL_TIMEOUT: MAIL, RCPT, DATA and the
+# end of the data on an open connection; connect, greeting, EHLO, STARTTLS, EHLO and AUTH when
+# the connection has to be opened again.
+SMTP_REPLIES_PER_SEND = 10
+
 
 @checks.register()
 def outbox_lease_outlasts_one_send(app_configs, **kwargs):
     """A worker renews an e-mail's lease right before sending it; the send must end (or time
-    out) before the lease does, or another worker could send it too."""
+    out) before the lease does, or another worker could send it too. EMAIL_TIMEOUT bounds
+    each SMTP reply, not the send: the lease must outlast all the replies of one."""
     timeout = getattr(settings, "EMAIL_TIMEOUT", None) or 0
-    if timeout and timeout >= settings.OUTBOX_LEASE_SECONDS:
+    if timeout and timeout * SMTP_REPLIES_PER_SEND >= settings.OUTBOX_LEASE_SECONDS:
         return [
             checks.Warning(
                 f"OUTBOX_LEASE_SECONDS ({settings.OUTBOX_LEASE_SECONDS}) must be longer than "
-                f"EMAIL_TIMEOUT ({timeout}).",
-                hint="Raise OUTBOX_LEASE_SECONDS or lower EMAIL_TIMEOUT.",
+                f"one send can take: {SMTP_REPLIES_PER_SEND} SMTP replies of up to "
+                f"EMAIL_TIMEOUT ({timeout} s) each.",
+                hint=f"Raise OUTBOX_LEASE_SECONDS above {timeout * SMTP_REPLIES_PER_SEND} or "
+                "lower EMAIL_TIMEOUT.",
                 id="accounts.W001",
             )
         ]

@@ -217,8 +217,9 @@ STORAGES = {
 TASKS = {
     "default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}
 }
-# A worker that took an outbox row (an e-mail) and died gives it back after this long.
-OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+# A worker that took an outbox row (an e-mail) and died gives it back after this long: longer
+# than one send can take (accounts.W001: 10 SMTP replies of up to EMAIL_TIMEOUT each).
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # Without PostgreSQL's advisory locks (SQLite), a bulk job running longer than this is taken
 # for one whose worker died; a queue row left running this long is marked failed.
 JOB_STALE_SECONDS = env.int("JOB_STALE_SECONDS", default=3600)
@@ -229,8 +230,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":  # noqa: F821 (set just above)
     # Internationalised addresses go out with SMTPUTF8 (accounts/mail.py).
     EMAIL_BACKEND = "accounts.mail.SmtpUtf8EmailBackend"
-# A stuck SMTP server fails a delivery attempt after this many seconds (it is retried later).
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# A stuck SMTP server fails a delivery attempt after this many seconds without a reply (it is
+# retried later).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI-Gate billing <billing@ai-gate.dev>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")

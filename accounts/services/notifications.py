@@ -258,15 +258,18 @@ def _message(row: EmailNotification, customer, context: dict, sign_in_url: str, 
 def _failed(row: EmailNotification, exc: Exception, now) -> str:
     """Record a failed attempt: back to pending with a backoff, or failed for good."""
     error = f"{type(exc).__name__}: {exc}"[:2000]
+    # Only under this worker's lease: a row given back meanwhile may have been sent by another
+    # worker since, and must not be put back to pending (sent again) or marked failed.
+    ours = EmailNotification.objects.filter(
+        pk=row.pk, status=EmailStatus.SENDING, claimed_at=row.claimed_at
+    )
     if is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
         reason = error if is_permanent(exc) else f"gave up after {row.attempts} attempts: {error}"
-        EmailNotification.objects.filter(pk=row.pk).update(
-            status=EmailStatus.FAILED, claimed_at=None, error=reason
-        )
+        ours.update(status=EmailStatus.FAILED, claimed_at=None, error=reason)
         logger.error("e-mail failed for good", extra={"notification": row.pk, "error": reason})
         return EmailStatus.FAILED
     wait = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
-    EmailNotification.objects.filter(pk=row.pk).update(
+    ours.update(
         status=EmailStatus.PENDING,
         claimed_at=None,
         queued_at=None,

@@ -499,6 +499,45 @@ class TestRecovery:
         assert Counter(m.to[0] for m in mail.outbox) == {c.email: 1 for c in customers}
         assert EmailNotification.objects.filter(status=EmailStatus.SENT).count() == 5
 
+    def test_a_failure_after_the_lease_ran_out_leaves_the_other_workers_send_alone(
+        self, failing_mail, lease, django_capture_on_commit_callbacks
+    ):
+        """The relay fails this worker's send after its lease ran out, the row was given back
+        and another worker sent it: the row stays sent (it used to be put back to pending, to
+        be sent a third time)."""
+        customer = CustomerFactory()
+        with django_capture_on_commit_callbacks():
+            email_send_once_bulk(
+                kind=EmailKind.PAYMENT_FAILED,
+                messages=[(customer, "in_1", {"plan": plan("starter")})],
+            )
+        [row_id] = EmailNotification.objects.values_list("pk", flat=True)
+        with time_machine.travel(NOW, tick=False) as clock:
+
+            def slow_relay():
+                if failing_mail.meanwhile is None:
+                    return
+                failing_mail.meanwhile = None
+                clock.shift(61)
+                with worker_runs():  # the lease ran out: given back, another worker sends it
+                    emails_recover()
+                failing_mail.fail_next(1, smtplib.SMTPResponseException(451, b"try later"))
+
+            failing_mail.meanwhile = slow_relay
+            emails_deliver(ids=[row_id])
+        row = EmailNotification.objects.get()
+        assert (row.status, row.error) == (EmailStatus.SENT, "")
+        assert sent_to(customer.email) == 1
+
+    def test_the_lease_must_outlast_every_smtp_reply_of_one_send(self, settings):
+        from accounts.checks import outbox_lease_outlasts_one_send
+
+        settings.EMAIL_TIMEOUT, settings.OUTBOX_LEASE_SECONDS = 10, 120
+        assert outbox_lease_outlasts_one_send(None) == []
+        settings.EMAIL_TIMEOUT, settings.OUTBOX_LEASE_SECONDS = 30, 60  # the old defaults
+        [warning] = outbox_lease_outlasts_one_send(None)
+        assert warning.id == "accounts.W001" and "above 300" in warning.hint
+
     def test_a_row_whose_task_was_lost_is_queued_again_after_an_hour(self):
         customer = CustomerFactory()
         # Recorded and queued, but the task never ran (its worker died holding it).
