@@ -324,6 +324,8 @@ def price_moves_process(
     for index, (pk, subscription_id, from_price, price_id, key, action, proration) in enumerate(
         pending, start=1
     ):
+        if not StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).exists():
+            continue  # superseded, or sent by another worker, since it was listed
         try:
             _send(
                 action=action,
@@ -368,15 +370,16 @@ def price_moves_process(
                 break
         else:
             now = timezone.now()
-            run.done += StripePriceMove.objects.filter(
-                pk=pk, status=PriceMoveStatus.PENDING
-            ).update(
+            done = StripePriceMove.objects.filter(pk=pk, status=PriceMoveStatus.PENDING).update(
                 status=PriceMoveStatus.DONE,
                 attempts=F("attempts") + 1,
                 last_error="",
                 done_at=now,
                 updated_at=now,
             )
+            run.done += done
+            if not done:
+                _later_move_sent_again(pk=pk, subscription_id=subscription_id)
         if progress:
             progress("moving Stripe subscriptions", index, len(pending))
     if run.done or run.errors:
@@ -385,6 +388,33 @@ def price_moves_process(
             extra={"batch": batch_id, "done": run.done, "errors": run.errors},
         )
     return run
+
+
+def _later_move_sent_again(*, pk: int, subscription_id: str) -> None:
+    """Move `pk` reached Stripe although it was superseded while it was being sent: a later
+    move of the subscription, done already, may have found Stripe as it was before this one
+    landed (a roll-back's move back to the old price, "already there"). That later move is
+    sent again, with a key of its own, to leave Stripe where the newest move says."""
+    later = (
+        StripePriceMove.objects.filter(
+            subscription_id=subscription_id, id__gt=pk, status=PriceMoveStatus.DONE
+        )
+        .order_by("-id")
+        .first()
+    )
+    if later is None:
+        return
+    reopened = StripePriceMove.objects.filter(pk=later.pk, status=PriceMoveStatus.DONE).update(
+        status=PriceMoveStatus.PENDING,
+        idempotency_key=f"{later.idempotency_key}:after-{pk}"[:255],
+        last_error=f"sent again: move {pk} reached Stripe after it",
+        updated_at=timezone.now(),
+    )
+    if reopened:
+        logger.warning(
+            "stripe price move sent again", extra={"move": later.pk, "landed_late": pk}
+        )
+        send_price_moves.enqueue(later.batch_id, [later.plan_change_id])
 
 
 def _send(

@@ -320,3 +320,43 @@ class TestPriceMovesInTheBackground:
         move.refresh_from_db()
         assert (move.status, move.to_price_id) == (PriceMoveStatus.DONE, starter_price)
         assert price_at_stripe(subscription) == starter_price
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_that_lands_after_a_roll_back_superseded_it_is_undone_at_stripe(
+    api, held_standin, monkeypatch
+):
+    """Worker 1 lists the remap's move; while it is sending it, staff roll the batch back and
+    worker 2 handles the roll-back's move, finds Stripe still on the old price and counts it
+    done; then worker 1's move lands. The roll-back's move is sent again: Stripe ends on the
+    old price, as the customer's plan does."""
+    from django.test import override_settings
+
+    from billing.services import stripe_price_moves
+
+    subscription = legacy_subscriber(api, held_standin, "dan", "legacy_build")
+    legacy, starter = plan("legacy_build").stripe_price_id, plan("starter").stripe_price_id
+    dan = Customer.objects.get(external_id="dan")
+    queued = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    with override_settings(TASKS=queued):  # the sending task waits for a worker
+        batch = migration_run(
+            kind=BatchKind.REMAP, selection=CustomerSelection(customer_ids=(dan.pk,)), actor="t"
+        )
+    send, meanwhile = stripe_price_moves._send, []
+
+    def slow_send(**kwargs):
+        if kwargs["price_id"] == starter and not meanwhile:
+            meanwhile.append(1)
+            with override_settings(TASKS=queued):
+                migration_batch_rollback(batch=batch, actor="t")
+            stripe_price_moves.price_moves_process()  # worker 2
+        return send(**kwargs)
+
+    monkeypatch.setattr(stripe_price_moves, "_send", slow_send)
+    stripe_price_moves.price_moves_process(batch_id=batch.pk)  # worker 1
+
+    dan.refresh_from_db()
+    assert dan.plan.code == "legacy_build"
+    assert price_at_stripe(subscription) == legacy
+    back = StripePriceMove.objects.order_by("id").last()
+    assert (back.to_price_id, back.status) == (legacy, PriceMoveStatus.DONE)
