@@ -203,8 +203,16 @@ def _is_alive(job: BackgroundJob, now) -> bool:
     return job.started_at is not None and job.started_at > now - stale
 
 
+NEVER_RAN = (
+    "The worker that took this job's task stopped before it started the job: nothing was "
+    "changed. Start it again."
+)
+
+
 def jobs_recover(*, now=None) -> int:
-    """Mark failed every running job whose worker died (see the module's docstring)."""
+    """Mark failed every running job whose worker died (see the module's docstring), and every
+    queued job whose task has ended without starting it (its worker died between taking the
+    task and claiming the job): either would otherwise block its batch for good."""
     now = now or timezone.now()
     failed = 0
     for job in BackgroundJob.objects.filter(state=JobState.RUNNING):
@@ -214,6 +222,21 @@ def jobs_recover(*, now=None) -> int:
             state=JobState.FAILED, error=DIED, finished_at=now
         )
         logger.error("job lost with its worker", extra={"job": job.pk, "kind": job.kind})
+    queued = dict(
+        BackgroundJob.objects.filter(state=JobState.QUEUED)
+        .exclude(task_id="")
+        .values_list("task_id", "pk")
+    )
+    ended = DBTaskResult.objects.filter(
+        pk__in=list(queued),
+        status__in=[TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL],
+    ).values_list("pk", flat=True)
+    for task_id in ended:
+        job_id = queued[str(task_id)]
+        failed += BackgroundJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(
+            state=JobState.FAILED, error=NEVER_RAN, finished_at=now
+        )
+        logger.error("job never started: its task ended", extra={"job": job_id})
     return failed
 
 
@@ -236,4 +259,5 @@ def tasks_recover(*, now=None) -> int:
 @task()
 def recover_background_jobs() -> dict:
     """Scheduled every minute: `jobs_recover` and `tasks_recover` in a worker."""
-    return {"jobs_failed": jobs_recover(), "tasks_failed": tasks_recover()}
+    tasks_failed = tasks_recover()  # first: a job whose task it fails is then seen at once
+    return {"jobs_failed": jobs_recover(), "tasks_failed": tasks_failed}

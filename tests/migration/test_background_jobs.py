@@ -175,6 +175,40 @@ class TestRecovery:
         finally:
             worker.close()
 
+    def test_a_queued_job_whose_task_ended_without_starting_it_is_failed_and_can_restart(
+        self, settings
+    ):
+        """The worker took the job's task and died (or lost its database) before claiming the
+        job: the task is marked failed, and the job, still queued, would block its batch."""
+        from django.test import override_settings
+
+        from accounts.jobs import NEVER_RAN, job_start
+
+        legacy_customer("legacy_build")
+        batch = MigrationBatch.objects.create(kind=BatchKind.GRANDFATHER, actor="t")
+        queued = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+        with override_settings(TASKS=queued):
+            job = job_start(kind=BATCH_APPLY, batch=batch, actor="t")
+            DBTaskResult.objects.filter(pk=job.task_id).update(status=TaskResultStatus.FAILED)
+            assert jobs_recover() == 1
+
+            job.refresh_from_db()
+            assert (job.state, job.error) == (JobState.FAILED, NEVER_RAN)
+            again = job_start(kind=BATCH_APPLY, batch=batch, actor="t")  # not blocked
+        assert again.state == JobState.QUEUED
+
+    def test_a_queued_job_whose_task_waits_is_left_alone(self):
+        from django.test import override_settings
+
+        from accounts.jobs import job_start
+
+        batch = MigrationBatch.objects.create(kind=BatchKind.GRANDFATHER, actor="t")
+        with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+            job = job_start(kind=BATCH_APPLY, batch=batch, actor="t")
+        assert jobs_recover() == 0
+        job.refresh_from_db()
+        assert job.state == JobState.QUEUED
+
     def test_queue_rows_a_dead_worker_left_running_are_marked_failed(self, settings):
         settings.TASK_STALE_SECONDS = 3600
         now = timezone.now()
