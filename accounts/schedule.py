@@ -11,11 +11,15 @@ idempotent and catches up by itself).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ScheduledRun
 
@@ -60,14 +64,39 @@ def scheduled(name: str, task, *, every: timedelta = timedelta(days=1), at: time
 class ScheduleRun:
     queued: list[str]
     already: list[str]  # this slot was queued by another scheduler (or an earlier run)
+    busy: list[str] = field(default_factory=list)  # its last run still waits or runs
+
+
+def _last_live_run(job: Job, now: datetime) -> ScheduledRun | None:
+    """The job's last queued run if it still waits for a worker or runs (one started within
+    TASK_STALE_SECONDS: a longer one's worker is taken for dead, as `tasks_recover` does)."""
+    last = ScheduledRun.objects.filter(name=job.name).exclude(task_id="").order_by("-slot").first()
+    if last is None:
+        return None
+    stale = now - timedelta(seconds=settings.TASK_STALE_SECONDS)
+    live = (
+        DBTaskResult.objects.filter(pk=last.task_id)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=stale)
+        )
+        .exists()
+    )
+    return last if live else None
 
 
 def schedule_run(*, now: datetime | None = None) -> ScheduleRun:
-    """Queue every job whose current slot has not been queued yet."""
+    """Queue every job whose current slot has not been queued yet, unless its last run still
+    waits for a worker or runs (a backlog of price moves may outlast a 5-minute slot): one run
+    of a job at a time, and workers that fall behind do not pile up runs."""
     now = now or timezone.now()
-    queued, already = [], []
+    queued, already, busy = [], [], []
     for job in JOBS.values():
         slot = job.slot(now)
+        live = _last_live_run(job, now)
+        if live is not None:
+            (already if live.slot == slot else busy).append(job.name)
+            continue
         try:
             with transaction.atomic():
                 run = ScheduledRun.objects.create(name=job.name, slot=slot)
@@ -79,4 +108,4 @@ def schedule_run(*, now: datetime | None = None) -> ScheduleRun:
             continue
         queued.append(job.name)
         logger.info("scheduled job queued", extra={"job": job.name, "slot": slot.isoformat()})
-    return ScheduleRun(queued=queued, already=already)
+    return ScheduleRun(queued=queued, already=already, busy=busy)

@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ScheduledRun
@@ -38,6 +39,11 @@ def runs() -> set[tuple[str, datetime]]:
 
 def queued_tasks() -> list[str]:
     return sorted(DBTaskResult.objects.values_list("task_path", flat=True))
+
+
+def workers_done() -> None:
+    """The queued runs have run (a slot's job is not queued again while its last run is live)."""
+    DBTaskResult.objects.update(status=TaskResultStatus.SUCCESSFUL)
 
 
 def every_job() -> list[str]:
@@ -83,8 +89,10 @@ class TestScheduleRun:
     def test_a_later_slot_queues_again(self):
         with at(NOW):
             schedule_run()
+        workers_done()
         with at(datetime(2026, 11, 15, 12, 1, tzinfo=UTC)):
             next_minute = schedule_run()
+        workers_done()
         with at(datetime(2026, 11, 15, 12, 5, 30, tzinfo=UTC)):
             five_minutes = schedule_run()
         for run in (next_minute, five_minutes):
@@ -104,8 +112,10 @@ class TestScheduleRun:
     def test_the_daily_job_slot_starts_at_two_utc(self):
         with at(datetime(2026, 11, 15, 1, 59, 59, tzinfo=UTC)):
             before = schedule_run()
+        workers_done()
         with at(datetime(2026, 11, 15, 2, 0, tzinfo=UTC)):
             at_two = schedule_run()
+        workers_done()
         with at(datetime(2026, 11, 15, 23, 59, tzinfo=UTC)):
             late = schedule_run()
         with at(datetime(2026, 11, 16, 1, 59, 59, tzinfo=UTC)):
@@ -121,6 +131,28 @@ class TestScheduleRun:
             datetime(2026, 11, 15, 2, 0, tzinfo=UTC),
         ]
         assert DBTaskResult.objects.filter(task_path=KNOWN["grandfathering-ends"]).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("database_queue")
+def test_a_job_is_not_queued_again_while_its_last_run_waits_or_runs(settings):
+    settings.TASK_STALE_SECONDS = 3600
+    with at(NOW):
+        schedule_run()
+    moves = KNOWN["stripe-price-moves"]
+    workers_done()
+    DBTaskResult.objects.filter(task_path=moves).update(
+        status=TaskResultStatus.RUNNING, started_at=NOW
+    )  # a backlog of price moves, longer than the 5-minute slot
+    with at(NOW + timedelta(minutes=5)):
+        later = schedule_run()
+    assert "stripe-price-moves" in later.busy
+    assert "email-outbox-recovery" in later.queued
+    assert DBTaskResult.objects.filter(task_path=moves).count() == 1
+    # A run "running" past TASK_STALE_SECONDS lost its worker: the next slot queues again.
+    with at(NOW + timedelta(hours=1, minutes=5)):
+        after = schedule_run()
+    assert "stripe-price-moves" in after.queued
 
 
 @pytest.mark.django_db
