@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -41,6 +41,8 @@ def billing_error_response(exc: BillingError) -> Response:
 def api_exception_handler(exc, context):
     if isinstance(exc, BillingError):
         return billing_error_response(exc)
+    if isinstance(exc, Http404):  # DRF answers it as NotFound: word it so (e.g. ?format=xml)
+        exc = exceptions.NotFound(str(exc) or None)
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
@@ -29,11 +29,21 @@ def month_totals(now: datetime) -> dict:
     )
 
 
+# A verified delivery waits this long for a worker before it counts as failed (lost, stuck).
+WEBHOOK_WAIT = timedelta(minutes=15)
+
+
 def webhook_failures_last_24h(now: datetime) -> int:
-    """Verified Stripe deliveries of the last 24 hours that were not processed."""
-    return WebhookEventTrigger.objects.filter(
-        created__gte=now - timedelta(days=1), valid=True, processed=False
-    ).count()
+    """Verified Stripe deliveries of the last 24 hours whose processing failed (an error was
+    recorded on it), or that no worker processed within WEBHOOK_WAIT; one still waiting for
+    its worker is not a failure."""
+    return (
+        WebhookEventTrigger.objects.filter(
+            created__gte=now - timedelta(days=1), valid=True, processed=False
+        )
+        .filter(~Q(exception="") | Q(created__lt=now - WEBHOOK_WAIT))
+        .count()
+    )
 
 
 def metrics_snapshot() -> list[tuple[str, str, dict, float]]:

@@ -411,9 +411,7 @@ def _later_move_sent_again(*, pk: int, subscription_id: str) -> None:
         updated_at=timezone.now(),
     )
     if reopened:
-        logger.warning(
-            "stripe price move sent again", extra={"move": later.pk, "landed_late": pk}
-        )
+        logger.warning("stripe price move sent again", extra={"move": later.pk, "landed_late": pk})
         send_price_moves.enqueue(later.batch_id, [later.plan_change_id])
 
 

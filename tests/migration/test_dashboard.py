@@ -115,8 +115,13 @@ def test_health_reads_failures_the_queue_and_the_last_reconciliation(staff_clien
     customer = CustomerFactory(plan=plan("starter"))
     EmailNotificationFactory(customer=customer, status=EmailStatus.FAILED, error="550")
     EmailNotificationFactory(customer=customer, status=EmailStatus.PENDING)
-    WebhookEventTrigger.objects.create(
-        remote_ip="127.0.0.1", headers={}, body="{}", valid=True, processed=False
+    WebhookEventTrigger.objects.create(  # its processing failed (one waiting is no failure)
+        remote_ip="127.0.0.1",
+        headers={},
+        body="{}",
+        valid=True,
+        processed=False,
+        exception="StripeUnavailable: try again",
     )
     with time_machine.travel(NOW - timedelta(days=1), tick=False):
         reconcile_with_stripe.enqueue()

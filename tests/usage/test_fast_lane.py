@@ -342,7 +342,7 @@ def test_refused_ends_answer_as_drf_does(service_key, alice, lanes, session_id, 
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/sessions/s1/end/", "/api/v1/sessions/s1/ending", "/api/v1/sessions/a/b/end"]
+    "path", ["/api/v1/sessions/s1/end/", "/api/v1/sessions/s1/ending", "/api/v1/sessions/s1/end/x"]
 )
 def test_other_paths_under_the_sessions_take_the_chain(service_key, alice, lanes, path):
     start(service_key, '{"session_id": "s1", "user_id": "alice"}')
@@ -350,3 +350,30 @@ def test_other_paths_under_the_sessions_take_the_chain(service_key, alice, lanes
     env = environ("POST", path, body=b'{"status": "succeeded", "minutes": 1}', key=service_key)
     assert answer(application, env)[0] in (301, 404)
     assert lanes.fast == taken
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sessions/room/42/end", "/api/v1/sessions/room%2F42/end"])
+def test_a_session_id_holding_a_slash_can_be_ended(service_key, alice, lanes, path):
+    """The start takes any session_id up to 255 characters, "/" included: its end must reach it
+    (a session never ended would hold a concurrency slot and never give a failed unit back)."""
+    from urllib.parse import unquote
+
+    started = start(service_key, '{"session_id": "room/42", "user_id": "alice"}')
+    assert started[0] == 201
+    env = environ(
+        "POST", unquote(path), body=b'{"status": "failed", "minutes": 1}', key=service_key
+    )
+    assert answer(application, env)[0] == 200
+    assert Session.objects.get(session_id="room/42").status == "failed"
+
+
+def test_an_end_finds_the_session_the_start_stored_trimmed(service_key, alice, lanes):
+    start(service_key, '{"session_id": " s1 ", "user_id": "alice"}')  # stored as "s1"
+    env = environ(
+        "POST",
+        "/api/v1/sessions/ s1 /end",
+        body=b'{"status": "succeeded", "minutes": 1}',
+        key=service_key,
+    )
+    assert answer(application, env)[0] == 200
+    assert Session.objects.get(session_id="s1").status == "succeeded"

@@ -159,6 +159,7 @@ class SessionEndView(ServiceFastLane, APIView):
 
 
 def _ended(session_id: str, data) -> tuple[dict, int]:
+    session_id = session_id.strip()  # as the start stored it (its serializer trims)
     # Ends are never rate-limited: refusing one would keep a concurrency slot held.
     result = session_end(session_id=session_id, **SessionEndInput.validated(data))
     return SessionOutput.payload(result.session), status.HTTP_200_OK
