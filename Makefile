@@ -58,7 +58,7 @@ run-with-stripe-standin:
 	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/stripe --webhook-secret whsec_local_standin \
 	    --state-file $(STANDIN_STATE) & STANDIN=$$!; \
 	  trap 'kill $$STANDIN 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/python -c "import socket,time; [time.sleep(0.2) for _ in range(50) if socket.socket().connect_ex(('127.0.0.1', $(STANDIN_PORT)))]"; \
+	  $(BIN)/python devtools/wait_for.py $(STANDIN_PORT); \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_setup_products --output stripe-ids-sessions.standin.json && \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py sync_stripe_webhook_endpoint && \
 	  $(STANDIN_ENV) $(MAKE) --no-print-directory serve

@@ -188,8 +188,10 @@ def monthly_chart(*, months: list, projected: int) -> MonthlyChart:
         year, number = (int(part) for part in month.month.split("-"))
         is_current = index == len(values) - 1
         extra = {}
-        if is_current and projected > used:
-            projected_height = current_projected / scale * CHART_HEIGHT
+        projected_height = current_projected / scale * CHART_HEIGHT
+        # Drawn above the bar only where it reaches higher (a bar raised to its minimal visible
+        # height may already be taller: a negative height is no SVG).
+        if is_current and projected > used and projected_height > height:
             extra = {
                 "projected": projected,
                 "projected_y": round(CHART_HEIGHT - projected_height, 2),

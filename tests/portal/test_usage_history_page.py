@@ -167,6 +167,14 @@ class TestMonthlyChart:
         assert (november.used, november.unit, november.percent) == (2500, "sessions", 50)
         assert november.projected is None  # nothing projected beyond what is used
 
+    def test_a_projection_no_taller_than_a_tiny_bar_is_not_drawn(self):
+        # 35 of 5,000 sessions, 36 projected: the bar is raised to its minimal visible height,
+        # taller than the projection (which was drawn with a negative height).
+        chart = monthly_chart(months=months(("2026-11", 35, "0", 5000, "sessions")), projected=36)
+        (bar,) = chart.bars
+        assert bar.projected is None
+        assert all(b.projected_height is None or b.projected_height >= 0 for b in chart.bars)
+
     def test_a_projection_above_the_scale_stretches_it(self):
         chart = monthly_chart(months=months(("2026-11", 100, "0", 100, "sessions")), projected=250)
         assert chart.scale_percent == 300
