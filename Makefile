@@ -23,7 +23,11 @@ migrate: install
 	@echo "Migrating the database (a few seconds the first time)…"
 	$(RUN_ENV) $(BIN)/python manage.py migrate
 
+# Exits non-zero, saying what to do, when something already listens on 127.0.0.1:$(1).
+port_free = python3 -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $(1))) == 0 and 'Port $(1) is already in use: stop what listens there, or choose other ports (make run PORT=8001 STANDIN_PORT=12112).')"
+
 run: migrate
+	@$(call port_free,$(PORT))
 	@echo "Demo data: customers on every plan, three months of sessions, logins (about 10 s the first time)…"
 	$(RUN_ENV) LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py demo_admin
@@ -53,12 +57,14 @@ STANDIN_ENV := STRIPE_SECRET_KEY=sk_test_LocalStandin000000000000 \
 	STRIPE_PRICE_STARTER= STRIPE_PRICE_GROWTH= SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)}
 
 run-with-stripe-standin:
+	@$(call port_free,$(STANDIN_PORT))
 	@echo "No STRIPE_SECRET_KEY: serving the local Stripe stand-in at http://127.0.0.1:$(STANDIN_PORT)"
 	@$(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_standin --port $(STANDIN_PORT) \
 	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/stripe --webhook-secret whsec_local_standin \
 	    --state-file $(STANDIN_STATE) & STANDIN=$$!; \
 	  trap 'kill $$STANDIN 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/python devtools/wait_for.py $(STANDIN_PORT); \
+	  kill -0 $$STANDIN 2>/dev/null || { echo "The Stripe stand-in did not start (see above)."; exit 1; }; \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py stripe_setup_products --output stripe-ids-sessions.standin.json && \
 	  $(RUN_ENV) $(STANDIN_ENV) $(BIN)/python manage.py sync_stripe_webhook_endpoint && \
 	  $(STANDIN_ENV) $(MAKE) --no-print-directory serve

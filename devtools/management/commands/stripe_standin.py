@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 
 from django.conf import settings
@@ -69,18 +70,26 @@ class Command(BaseCommand):
         if bool(webhook_url) != bool(webhook_secret):
             raise CommandError("--webhook-url and --webhook-secret go together.")
         logging.getLogger("devtools.stripe_standin").setLevel(logging.INFO)
-        standin = StripeStandin(
-            host=host,
-            port=port,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            enabled_events=[e.strip() for e in events.split(",") if e.strip()],
-            public_url=public_url,
-            quiet=False,
-            state_file=state_file,
-            latency_ms=latency_ms,
-            fail_rate=fail_rate,
-        )
+        try:
+            standin = StripeStandin(
+                host=host,
+                port=port,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
+                enabled_events=[e.strip() for e in events.split(",") if e.strip()],
+                public_url=public_url,
+                quiet=False,
+                state_file=state_file,
+                latency_ms=latency_ms,
+                fail_rate=fail_rate,
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise CommandError(
+                f"Port {port} is already in use (another stand-in?): stop what listens there, "
+                "or choose another port (make run STANDIN_PORT=12112)."
+            ) from None
         self.stdout.write(f"Stripe stand-in on {standin.url}")
         if webhook_url:
             self.stdout.write(f"Webhooks → {webhook_url} ({events})")
