@@ -44,8 +44,13 @@ def usage_alerts_send(
         dedupe_key=period.label,
         context={
             "plan": plan,
-            "used": int(used) if used == int(used) else used,
+            "used": int(used),  # whole minutes, rounded down, as the usage page shows them
             "quota": quota,
+            # A plan to upgrade to: none past the largest public session plan.
+            "can_upgrade": plan.bills_minutes
+            or Plan.objects.filter(
+                is_public=True, is_legacy=False, included_sessions__gt=plan.included_sessions or 0
+            ).exists(),
             "unit": "minutes" if plan.bills_minutes else "sessions",
             "percent": min(int(used * 100 // quota), 100),
             "month": period.start,

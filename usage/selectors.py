@@ -331,12 +331,19 @@ class MoveOutlook:
     def would_exceed(self) -> bool:
         return self.busiest > (self.new_plan.included_sessions or 0)
 
+    @property
+    def fits_busiest(self) -> bool:
+        """Whether `fits` holds the busiest month: False when no public plan does (`fits` is
+        then the largest, and the customer must talk to us rather than "choose it")."""
+        return (self.fits.included_sessions or 0) >= self.busiest
+
     def as_email_context(self) -> dict:
         """Plain values that the e-mail outbox can store and its worker render later."""
         return {
             "months": [[month, sessions] for month, sessions in self.months],
             "busiest": self.busiest,
             "would_exceed": self.would_exceed,
+            "fits_busiest": self.fits_busiest,
             "estimated": bool(self.estimated),
             "fits": self.fits,
         }

@@ -197,6 +197,31 @@ class TestApply:
             "$99/month. Choose it now: http://testserver/pricing/#plan-growth"
         ) in bodies["busy@example.com"].replace(settings.SITE_URL, "http://testserver")
         assert "Choose Growth now</a>" in htmls["busy@example.com"]
+        assert "You don't need to do anything" not in bodies["busy@example.com"]
+        assert "You don't need to do anything" in bodies["small@example.com"]
+
+    def test_a_notice_for_more_than_the_largest_plan_holds_asks_to_reply(
+        self, django_capture_on_commit_callbacks
+    ):
+        """Busier than Growth, the largest plan: no plan to "choose now", and something to do."""
+        huge = legacy_customer("legacy_agency", email="huge@example.com")
+        for period, sessions in zip(HISTORY, (25_000, 31_000, 12_000), strict=True):
+            MonthlyUsageFactory(
+                customer=huge,
+                period=period.start,
+                total_sessions=sessions,
+                successful_sessions=sessions,
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            migration_run(kind=BatchKind.GRANDFATHER, notify=True, actor="tester")
+        [notice] = mail.outbox
+        body, html = notice.body, notice.alternatives[0][0]
+        assert (
+            "Your busiest month would not fit in Growth, our largest plan (20,000 sessions a "
+            "month): reply to this e-mail before the move" in body
+        )
+        assert "Choose it now" not in body and "Choose Growth now" not in html
+        assert "You don't need to do anything" not in body + html
 
     def test_remap_now_with_notify_sends_moved(self, django_capture_on_commit_callbacks):
         legacy_customer("legacy_pro", email="pro@example.com")

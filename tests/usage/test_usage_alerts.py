@@ -125,3 +125,30 @@ def customer_period_label() -> str:
     from accounts.periods import period_of
 
     return period_of().label
+
+
+@pytest.mark.django_db
+def test_minutes_are_whole_and_the_largest_plan_is_not_told_to_upgrade(
+    django_capture_on_commit_callbacks,
+):
+    from accounts.periods import period_of
+    from usage.alerts import usage_alerts_send
+
+    minutes = CustomerFactory(plan=plan("legacy_starter"), email="m@example.com")  # 1,500 min
+    growth = CustomerFactory(plan=plan("growth"), email="g@example.com")  # the largest
+    starter = CustomerFactory(plan=plan("starter"), email="s@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_alerts_send(
+            customer=minutes,
+            plan=plan("legacy_starter"),
+            period=period_of(NOV),
+            used=Decimal("1200.15"),
+        )
+        usage_alerts_send(customer=growth, plan=plan("growth"), period=period_of(NOV), used=20000)
+        usage_alerts_send(customer=starter, plan=plan("starter"), period=period_of(NOV), used=5000)
+    bodies = {m.to[0]: m.body for m in mail.outbox}
+    htmls = {m.to[0]: m.alternatives[0][0] for m in mail.outbox}
+    assert "has used 1,200 of the 1,500 minutes" in bodies["m@example.com"]
+    assert "Upgrade" not in bodies["g@example.com"] + htmls["g@example.com"]
+    assert "Growth is our largest plan: reply to this e-mail" in bodies["g@example.com"]
+    assert "Upgrade now to start sessions again" in bodies["s@example.com"]
