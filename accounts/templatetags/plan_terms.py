@@ -17,6 +17,12 @@ def dollars(cents) -> str:
 
 
 @register.filter
+def monthly_price(plan) -> str:
+    """A plan's price in its own currency, as `dollars` writes it: "$29", "€19.50"."""
+    return "" if plan is None else money(plan.price_cents, plan.currency, short=True)
+
+
+@register.filter
 def quota(plan) -> str:
     """A plan's monthly quota in its own unit: "5,000 sessions" or "3,000 minutes"."""
     if plan is None:

@@ -15,7 +15,7 @@ from accounts.estimates import estimated_minutes
 from accounts.models import EmailKind, MigrationBatch, Plan
 from accounts.progress import Progress
 from accounts.services.notifications import Recipient, email_send_once_bulk
-from accounts.templatetags.plan_terms import dollars, quota
+from accounts.templatetags.plan_terms import monthly_price, quota
 from migration.batches.operations import NOTICE, notice_dedupe_key
 from migration.batches.planning import MigrationPlan, PlannedChange, migration_plan
 from migration.batches.selection import CustomerSelection
@@ -31,9 +31,9 @@ def migration_email_context(old_plan: Plan, new_plan: Plan, when: datetime) -> d
         "when": when,
         "when_text": f"{when:%B} {when.day}, {when.year}",
         "old_quota": quota(old_plan),
-        "old_price": dollars(old_plan.price_cents),
+        "old_price": monthly_price(old_plan),
         "new_quota": quota(new_plan),
-        "new_price": dollars(new_plan.price_cents),
+        "new_price": monthly_price(new_plan),
         "new_estimate": estimate,
         "price_changes": old_plan.price_cents != new_plan.price_cents,
     }

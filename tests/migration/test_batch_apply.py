@@ -200,6 +200,19 @@ class TestApply:
         assert "You don't need to do anything" not in bodies["busy@example.com"]
         assert "You don't need to do anything" in bodies["small@example.com"]
 
+    def test_a_notice_writes_each_price_in_its_plans_currency(
+        self, django_capture_on_commit_callbacks
+    ):
+        from accounts.models import Plan
+
+        Plan.objects.filter(code="legacy_build").update(currency="eur")
+        legacy_customer("legacy_build", email="eu@example.com")
+        with django_capture_on_commit_callbacks(execute=True):
+            migration_run(kind=BatchKind.GRANDFATHER, notify=True, actor="tester")
+        [notice] = mail.outbox
+        assert "$29/month instead of €19" in notice.body  # Starter in dollars, Build in euros
+        assert "$19" not in notice.body
+
     def test_a_notice_for_more_than_the_largest_plan_holds_asks_to_reply(
         self, django_capture_on_commit_callbacks
     ):
