@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from accounts.models import Customer, EmailKind, EmailNotification, Plan
 from accounts.periods import Period
+from accounts.selectors import public_plans
 from accounts.services.notifications import email_send_once
 
 ALERTS = ((80, EmailKind.USAGE_80), (100, EmailKind.USAGE_100))
@@ -46,11 +47,9 @@ def usage_alerts_send(
             "plan": plan,
             "used": int(used),  # whole minutes, rounded down, as the usage page shows them
             "quota": quota,
-            # A plan to upgrade to: none past the largest public session plan.
+            # A plan on the pricing page to upgrade to: none past the largest.
             "can_upgrade": plan.bills_minutes
-            or Plan.objects.filter(
-                is_public=True, is_legacy=False, included_sessions__gt=plan.included_sessions or 0
-            ).exists(),
+            or public_plans().filter(included_sessions__gt=plan.included_sessions or 0).exists(),
             "unit": "minutes" if plan.bills_minutes else "sessions",
             "percent": min(int(used * 100 // quota), 100),
             "month": period.start,

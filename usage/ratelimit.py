@@ -71,9 +71,6 @@ class _RedisCounter:
         self._connection = client.connection_pool.make_connection()
         self._awaited: _Answer | None = None
 
-    def incr(self, key: str, expiry: int) -> int:
-        return self.begin(key, expiry)()
-
     def begin(self, key: str, expiry: int):
         """Send the count now; the function returned reads Redis's answer, so that the caller
         can do other work (a query) while Redis answers. Until it is called, this

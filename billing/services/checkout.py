@@ -134,9 +134,9 @@ def checkout_session_create(
             "again in a few seconds."
         )
     try:
-        stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
-        if current.stripe_customer_id:
+        if current.stripe_customer_id:  # a new Stripe customer has no earlier Checkout
             _earlier_checkouts_closed(current)
+        stripe_customer_id = current.stripe_customer_id or _stripe_customer_create(current)
         metadata = {"user_id": current.external_id, "plan": plan.code}
         session = stripe_gateway.checkout_session_create(
             stripe_customer_id=stripe_customer_id,

@@ -32,7 +32,6 @@ import stripe
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_tasks import task
-from djstripe.models import Subscription as StripeSubscription
 
 from accounts.bulk import insert
 from accounts.errors import StripePriceChanged, StripeUnavailable
@@ -41,6 +40,7 @@ from accounts.progress import Progress
 from accounts.services.plan_change import PRORATION_NONE, SOURCES_FOLLOWING_STRIPE, RecordedChange
 from billing import stripe_gateway
 from billing.models import PriceMoveStatus, StripeAction, StripePriceMove
+from billing.selectors import customer_subscription
 from billing.stripe_plans import plan_price_id
 
 logger = logging.getLogger(__name__)
@@ -191,17 +191,6 @@ def price_moves_on_plan_change(
     return len(moves)
 
 
-def _cancels_at_period_end(subscription_id: str) -> bool | None:
-    """What the mirrored subscription (as Stripe last told it) says of its cancellation at the
-    period's end; None when it is not mirrored."""
-    data = (
-        StripeSubscription.objects.filter(id=subscription_id)
-        .values_list("stripe_data", flat=True)
-        .first()
-    )
-    return None if data is None else bool(data.get("cancel_at_period_end"))
-
-
 def cancellation_on_plan_scheduled(sender, *, customer, plan, previous, change, **kwargs) -> int:
     """`plan_change_scheduled` receiver: a subscriber's move to a free plan at the period's end
     sets its subscription to cancel then; undoing it (or replacing it by a paid plan) sets the
@@ -210,8 +199,11 @@ def cancellation_on_plan_scheduled(sender, *, customer, plan, previous, change, 
         return 0
     to_free = plan is not None and plan.price_cents == 0
     from_free = previous is not None and previous.price_cents == 0
-    if to_free == from_free or _cancels_at_period_end(customer.stripe_subscription_id) == to_free:
-        return 0  # nothing to change, or Stripe already so (set in its billing portal)
+    if to_free == from_free:
+        return 0
+    mirrored = customer_subscription(customer=customer)
+    if mirrored is not None and mirrored.cancel_at_period_end == to_free:
+        return 0  # Stripe already so (set in its billing portal): nothing to send
     action = StripeAction.CANCEL_AT_PERIOD_END if to_free else StripeAction.RESUME
     price = plan_price_id(customer.plan)
     move = DuePriceMove(
